@@ -1,0 +1,130 @@
+//! The engine's view of the world: four small traits, implemented by the
+//! Worker's adapters in production and by in-memory fakes in tests.
+//!
+//! Durable Object code is single-threaded wasm without tokio, so nothing here
+//! asks for `Send`, and nothing sleeps: the engine returns when it wants to be
+//! woken and the coordinator turns that into an alarm.
+#![allow(async_fn_in_trait)]
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::checkpoint::RunProgress;
+use super::error::{SinkError, StoreError, WarehouseError};
+use super::record::{ContentHash, Quarantined};
+use super::source_query::SourceQuery;
+use super::time::Micros;
+use super::typing::Schema;
+
+/// Where "now" comes from, so tests can move time.
+pub trait Clock {
+    fn now(&self) -> Micros;
+}
+
+/// A query job, identified the way BigQuery's REST API needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRef {
+    pub project_id: String,
+    pub job_id: String,
+    #[serde(default)]
+    pub location: Option<String>,
+}
+
+/// One page of a job's results, rows still in BigQuery's `f`/`v` form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultPage {
+    pub job: JobRef,
+    /// `false` while the job runs (`jobComplete: false`); then `rows` is empty.
+    pub complete: bool,
+    pub schema: Option<Schema>,
+    pub rows: Vec<Value>,
+    pub total_rows: Option<u64>,
+    pub next_page_token: Option<String>,
+}
+
+/// The source of truth. One run makes one job and reads it page by page.
+pub trait Warehouse {
+    /// Starts the run's query job and returns its first page (which may say
+    /// the job is not complete yet).
+    async fn start_query(&mut self, query: &SourceQuery) -> Result<ResultPage, WarehouseError>;
+
+    /// Reads one page of a job's results (`page_token` `None` = the first).
+    async fn read_page(
+        &mut self,
+        job: &JobRef,
+        page_token: Option<&str>,
+        max_rows: u32,
+    ) -> Result<ResultPage, WarehouseError>;
+}
+
+/// One KV operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvOp {
+    Put {
+        key: String,
+        value: String,
+        metadata: String,
+    },
+    Delete {
+        key: String,
+    },
+}
+
+impl KvOp {
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Put { key, .. } | KvOp::Delete { key } => key,
+        }
+    }
+}
+
+/// Workers KV, through the binding or the bulk REST API.
+pub trait KvSink {
+    /// Applies the operations and answers for each, in order. `Ok` must mean
+    /// KV acknowledged that write: the cursor moves past a row on this word.
+    async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>>;
+}
+
+/// What kv-sync last wrote for a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredHash {
+    pub hash: ContentHash,
+    pub written_at: Micros,
+}
+
+/// A key whose write (or delete) KV acknowledged in this batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenKey {
+    pub key: String,
+    pub hash: ContentHash,
+    pub written_at: Micros,
+}
+
+/// Everything one acknowledged batch changes, committed as one unit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint<'a> {
+    /// The fencing number of the lease this invocation holds.
+    pub fence: u64,
+    /// The run's progress after the batch.
+    pub progress: &'a RunProgress,
+    pub written: &'a [WrittenKey],
+    pub quarantined: &'a [Quarantined],
+    /// The lease is extended to this time: a live holder keeps it.
+    pub lease_expires_at: Micros,
+}
+
+/// The coordinator's durable state, as the engine needs it.
+///
+/// Contract for implementations:
+/// - `commit` is atomic: all of a checkpoint is stored, or none of it.
+/// - `commit` is fenced: if `fence` no longer holds the run lease, it stores
+///   nothing and returns `StoreError::LeaseLost`.
+/// - the global cursor never moves backward: `commit` sets it to the later of
+///   itself and `progress.position`.
+/// - a key in `written` is no longer a failed row.
+pub trait StateStore {
+    /// The hashes kv-sync recorded for these keys, in the same order.
+    fn stored_hashes(&self, keys: &[&str]) -> Result<Vec<Option<StoredHash>>, StoreError>;
+
+    fn commit(&mut self, checkpoint: Checkpoint<'_>) -> Result<(), StoreError>;
+}

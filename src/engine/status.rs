@@ -1,0 +1,176 @@
+//! The Status object of `GET /status` and the Run record, exactly as the
+//! spec names their fields: dashboards and scripts outside this repository
+//! read them.
+
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::RunCounters;
+use super::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Alarm,
+    Webhook,
+    Full,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Alarm => "alarm",
+            Trigger::Webhook => "webhook",
+            Trigger::Full => "full",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "alarm" => Some(Trigger::Alarm),
+            "webhook" => Some(Trigger::Webhook),
+            "full" => Some(Trigger::Full),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "running" => Some(RunStatus::Running),
+            "completed" => Some(RunStatus::Completed),
+            "failed" => Some(RunStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A run as `/status` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunView {
+    pub id: u64,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub invocations: u32,
+    pub bigquery_jobs: u32,
+    pub total_rows: Option<u64>,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub rows_deleted: u64,
+    pub rows_unchanged: u64,
+    pub rows_failed: u64,
+    pub error: Option<String>,
+    /// Seconds from start to finish (or to now, while running).
+    pub duration_seconds: f64,
+}
+
+/// The stored facts of a run, from which its view is made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecord {
+    pub id: u64,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    pub started_at: Micros,
+    pub finished_at: Option<Micros>,
+    pub invocations: u32,
+    pub bigquery_jobs: u32,
+    pub total_rows: Option<u64>,
+    pub counters: RunCounters,
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    pub fn view(&self, now: Micros) -> RunView {
+        let end = self.finished_at.unwrap_or(now);
+        RunView {
+            id: self.id,
+            trigger: self.trigger,
+            status: self.status,
+            started_at: to_rfc3339(self.started_at),
+            finished_at: self.finished_at.map(to_rfc3339),
+            invocations: self.invocations,
+            bigquery_jobs: self.bigquery_jobs,
+            total_rows: self.total_rows,
+            rows_read: self.counters.rows_read,
+            rows_written: self.counters.rows_written,
+            rows_deleted: self.counters.rows_deleted,
+            rows_unchanged: self.counters.rows_unchanged,
+            rows_failed: self.counters.rows_failed,
+            error: self.error.clone(),
+            duration_seconds: (end - self.started_at).max(0) as f64 / MICROS_PER_SECOND as f64,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CursorView {
+    pub updated_at: Option<String>,
+    pub key: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FailedRowView {
+    pub key: Option<String>,
+    pub reason: String,
+    pub at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FailedRows {
+    pub count: u64,
+    pub recent: Vec<FailedRowView>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub runs: u64,
+    pub rows_written: u64,
+    pub rows_deleted: u64,
+    pub rows_unchanged: u64,
+    pub rows_failed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Idle,
+    Running,
+    Failing,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Status {
+    pub state: State,
+    pub cursor: CursorView,
+    pub lag_seconds: Option<f64>,
+    pub interval_seconds: u64,
+    pub next_alarm_at: Option<String>,
+    pub queued: bool,
+    pub current_run: Option<RunView>,
+    pub last_run: Option<RunView>,
+    pub recent_runs: Vec<RunView>,
+    pub failed_rows: FailedRows,
+    pub totals: Totals,
+    /// Consecutive failed runs since the last success.
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub now: String,
+}

@@ -1,0 +1,99 @@
+use super::*;
+use serde_json::json;
+
+fn schema(v: Value) -> Schema {
+    serde_json::from_value(json!({ "fields": v })).unwrap()
+}
+
+#[test]
+fn decodes_every_scalar_type() {
+    let s = schema(json!([
+        {"name":"key","type":"STRING"},
+        {"name":"updated_at","type":"TIMESTAMP"},
+        {"name":"small","type":"INTEGER"},
+        {"name":"big","type":"INT64"},
+        {"name":"ratio","type":"FLOAT"},
+        {"name":"nan","type":"FLOAT64"},
+        {"name":"price","type":"NUMERIC"},
+        {"name":"ok","type":"BOOLEAN"},
+        {"name":"seen","type":"TIMESTAMP"},
+        {"name":"day","type":"DATE"},
+        {"name":"local","type":"DATETIME"},
+        {"name":"doc","type":"JSON"},
+        {"name":"nothing","type":"STRING"}
+    ]));
+    let row = json!({"f":[
+        {"v":"lead-1"}, {"v":"1767225600123456"}, {"v":"42"}, {"v":"9007199254740993"},
+        {"v":"0.5"}, {"v":"NaN"}, {"v":"12.30"}, {"v":"true"}, {"v":"1.767225600123456E9"},
+        {"v":"2026-01-01"}, {"v":"2026-01-01T10:00:00"}, {"v":"{\"a\":[1,2]}"}, {"v":null}
+    ]});
+    let d = decode_row(&s, &row).unwrap();
+    assert_eq!(d.key.as_deref(), Some("lead-1"));
+    assert_eq!(d.updated_at, Some(1_767_225_600_123_456));
+    assert!(!d.deleted);
+    assert_eq!(
+        Value::Object(d.fields),
+        json!({
+            "small": 42, "big": "9007199254740993", "ratio": 0.5, "nan": "NaN",
+            "price": "12.30", "ok": true, "seen": "2026-01-01T00:00:00.123456Z",
+            "day": "2026-01-01", "local": "2026-01-01T10:00:00", "doc": {"a":[1,2]},
+            "nothing": null
+        })
+    );
+}
+
+#[test]
+fn decodes_nested_records_and_repeated_fields() {
+    let s = schema(json!([
+        {"name":"key","type":"STRING"},
+        {"name":"visits","type":"RECORD","mode":"REPEATED","fields":[
+            {"name":"url","type":"STRING"},
+            {"name":"at","type":"TIMESTAMP"},
+            {"name":"tags","type":"STRING","mode":"REPEATED"}
+        ]},
+        {"name":"owner","type":"RECORD","fields":[
+            {"name":"id","type":"INTEGER"},
+            {"name":"team","type":"RECORD","fields":[{"name":"name","type":"STRING"}]}
+        ]},
+        {"name":"scores","type":"FLOAT","mode":"REPEATED"},
+        {"name":"empty","type":"INTEGER","mode":"REPEATED"}
+    ]));
+    let row = json!({"f":[
+        {"v":"k"},
+        {"v":[{"v":{"f":[{"v":"/pricing"},{"v":"0"},{"v":[{"v":"a"},{"v":"b"}]}]}}]},
+        {"v":{"f":[{"v":"7"},{"v":{"f":[{"v":"emea"}]}}]}},
+        {"v":[{"v":"1.5"},{"v":"2"}]},
+        {"v":null}
+    ]});
+    let d = decode_row(&s, &row).unwrap();
+    assert_eq!(
+        Value::Object(d.fields),
+        json!({
+            "visits": [{"url":"/pricing","at":"1970-01-01T00:00:00.000000Z","tags":["a","b"]}],
+            "owner": {"id": 7, "team": {"name": "emea"}},
+            "scores": [1.5, 2.0],
+            "empty": []
+        })
+    );
+}
+
+#[test]
+fn reserved_columns_are_not_value_fields() {
+    let s = schema(json!([
+        {"name":"key","type":"STRING"},
+        {"name":"updated_at","type":"TIMESTAMP"},
+        {"name":"deleted","type":"BOOLEAN"}
+    ]));
+    let d = decode_row(&s, &json!({"f":[{"v":"k"},{"v":"5"},{"v":"true"}]})).unwrap();
+    assert!(d.deleted);
+    assert!(d.fields.is_empty());
+}
+
+#[test]
+fn a_cell_that_contradicts_its_type_is_an_error_naming_the_column() {
+    let s = schema(json!([{"name":"key","type":"STRING"},{"name":"n","type":"INTEGER"}]));
+    let e = decode_row(&s, &json!({"f":[{"v":"k"},{"v":"twelve"}]})).unwrap_err();
+    assert!(e.0.contains("column `n`"), "{e}");
+    let e = decode_row(&s, &json!({"f":[{"v":"k"}]})).unwrap_err();
+    assert!(e.0.contains("schema has 2 fields"), "{e}");
+}

@@ -1,0 +1,469 @@
+//! The fakes: a warehouse that evaluates the wrapped query's window and order
+//! over an in-memory table, a KV namespace, a state store with the contract
+//! of `StateStore` (atomic, fenced, cursor never backward) and a clock.
+//! Each can be told to fail, including the nasty cases: a write that landed
+//! but whose answer was lost, and a job created but never reported.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+
+use kv_sync::engine::checkpoint::RunProgress;
+use kv_sync::engine::cursor::Cursor;
+use kv_sync::engine::error::{SinkError, StoreError, WarehouseError};
+use kv_sync::engine::lease::RunLease;
+use kv_sync::engine::ports::{
+    Checkpoint, Clock, JobRef, KvOp, KvSink, ResultPage, StateStore, StoredHash, Warehouse,
+};
+use kv_sync::engine::record::Quarantined;
+use kv_sync::engine::source_query::SourceQuery;
+use kv_sync::engine::time::{parse_rfc3339, Micros};
+use kv_sync::engine::typing::Schema;
+
+use super::rng::Rng;
+
+/// Faults: each call fails with probability `p`, or exactly the call that
+/// is step number `crash_at` of a step counter shared by all the fakes.
+pub struct Faults {
+    pub rng: Rng,
+    pub p: f64,
+    pub injected: u64,
+    pub steps: Rc<Cell<u64>>,
+    pub crash_at: Option<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            rng: Rng::new(0),
+            p: 0.0,
+            injected: 0,
+            steps: Rc::default(),
+            crash_at: None,
+        }
+    }
+}
+
+impl Faults {
+    pub fn new(seed: u64, p: f64) -> Self {
+        Faults {
+            rng: Rng::new(seed),
+            p,
+            ..Faults::default()
+        }
+    }
+
+    /// Crash exactly at step `at` of the shared counter `steps`.
+    pub fn at_step(steps: Rc<Cell<u64>>, at: u64, seed: u64) -> Self {
+        Faults {
+            rng: Rng::new(seed),
+            steps,
+            crash_at: Some(at),
+            ..Faults::default()
+        }
+    }
+
+    fn hit(&mut self) -> bool {
+        let step = self.steps.get();
+        self.steps.set(step + 1);
+        let hit = self.crash_at == Some(step) || (self.p > 0.0 && self.rng.chance(self.p));
+        self.injected += hit as u64;
+        hit
+    }
+
+    fn pick(&mut self, n: u64) -> u64 {
+        self.rng.range(0, n - 1)
+    }
+}
+
+// ----------------------------------------------------------------- warehouse
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceRow {
+    pub key: Option<String>,
+    pub updated_at: Option<Micros>,
+    pub deleted: bool,
+    pub name: String,
+    pub visits: i64,
+}
+
+impl SourceRow {
+    pub fn new(key: &str, updated_at: Micros, name: &str, visits: i64) -> Self {
+        SourceRow {
+            key: Some(key.into()),
+            updated_at: Some(updated_at),
+            deleted: false,
+            name: name.into(),
+            visits,
+        }
+    }
+
+    /// The KV value kv-sync must write for this row.
+    pub fn expected_value(&self) -> Value {
+        json!({ "name": self.name, "visits": self.visits })
+    }
+
+    fn to_fv(&self) -> Value {
+        json!({"f": [
+            {"v": self.key},
+            {"v": self.updated_at.map(|t| t.to_string())},
+            {"v": self.deleted.to_string()},
+            {"v": self.name},
+            {"v": self.visits.to_string()},
+        ]})
+    }
+}
+
+pub fn schema() -> Schema {
+    serde_json::from_value(json!({"fields": [
+        {"name": "key", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "updated_at", "type": "TIMESTAMP", "mode": "NULLABLE"},
+        {"name": "deleted", "type": "BOOLEAN", "mode": "NULLABLE"},
+        {"name": "name", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "visits", "type": "INTEGER", "mode": "NULLABLE"},
+    ]}))
+    .unwrap()
+}
+
+#[derive(Default)]
+pub struct FakeWarehouse {
+    /// The source table: rows with a key by key, plus rows with a null key.
+    pub rows: BTreeMap<String, SourceRow>,
+    pub keyless: Vec<SourceRow>,
+    jobs: HashMap<String, Vec<Value>>,
+    pub jobs_started: u32,
+    pub pages_read: u32,
+    /// Polls that answer `jobComplete: false` before a job completes.
+    pub polls_before_complete: u32,
+    polls_left: HashMap<String, u32>,
+    pub faults: Faults,
+    /// Every query's SQL and parameters, for assertions.
+    pub queries: Vec<SourceQuery>,
+    /// Set: every `jobs.query` is refused with this error.
+    pub reject_queries: Option<WarehouseError>,
+}
+
+impl FakeWarehouse {
+    pub fn upsert(&mut self, row: SourceRow) {
+        match &row.key {
+            Some(k) => {
+                self.rows.insert(k.clone(), row);
+            }
+            None => self.keyless.push(row),
+        }
+    }
+
+    /// Forgets every job, as BigQuery does when results expire.
+    pub fn expire_jobs(&mut self) {
+        self.jobs.clear();
+    }
+
+    fn evaluate(&self, query: &SourceQuery) -> Vec<Value> {
+        let param = |name: &str| {
+            query
+                .params
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.value.clone())
+        };
+        let since = parse_rfc3339(&param("since").expect("@since is always passed")).unwrap();
+        let after = param("after_updated_at")
+            .map(|t| Cursor::new(parse_rfc3339(&t).unwrap(), param("after_key").unwrap()));
+        let mut selected: Vec<&SourceRow> = self
+            .rows
+            .values()
+            .chain(self.keyless.iter())
+            .filter(|r| r.updated_at.is_some_and(|t| t >= since))
+            .filter(|r| match (&after, &r.key) {
+                (Some(a), Some(k)) => Cursor::new(r.updated_at.unwrap(), k.clone()) > *a,
+                (Some(_), None) => false,
+                (None, _) => true,
+            })
+            .collect();
+        // ORDER BY updated_at, key: NULL keys first, as in BigQuery.
+        selected.sort_by(|a, b| (a.updated_at, &a.key).cmp(&(b.updated_at, &b.key)));
+        selected.into_iter().map(SourceRow::to_fv).collect()
+    }
+
+    fn page(
+        &mut self,
+        job_id: &str,
+        offset: usize,
+        max_rows: u32,
+    ) -> Result<ResultPage, WarehouseError> {
+        let job = JobRef {
+            project_id: "test".into(),
+            job_id: job_id.into(),
+            location: Some("US".into()),
+        };
+        let polls = self
+            .polls_left
+            .entry(job_id.to_string())
+            .or_insert(self.polls_before_complete);
+        if *polls > 0 {
+            *polls -= 1;
+            return Ok(ResultPage {
+                job,
+                complete: false,
+                schema: None,
+                rows: vec![],
+                total_rows: None,
+                next_page_token: None,
+            });
+        }
+        let Some(all) = self.jobs.get(job_id) else {
+            return Err(WarehouseError::ResultsExpired(format!(
+                "Not found: Job test:US.{job_id}"
+            )));
+        };
+        let end = (offset + max_rows as usize).min(all.len());
+        Ok(ResultPage {
+            job,
+            complete: true,
+            schema: Some(schema()),
+            rows: all[offset.min(end)..end].to_vec(),
+            total_rows: Some(all.len() as u64),
+            next_page_token: (end < all.len()).then(|| end.to_string()),
+        })
+    }
+
+    fn transient_fault(&mut self) -> Option<WarehouseError> {
+        if !self.faults.hit() {
+            return None;
+        }
+        Some(match self.faults.pick(3) {
+            0 => WarehouseError::RateLimited("Exceeded rate limits: too many api requests".into()),
+            1 => WarehouseError::Backend("Backend error".into()),
+            _ => WarehouseError::Unreachable("connection reset".into()),
+        })
+    }
+}
+
+impl Warehouse for FakeWarehouse {
+    async fn start_query(&mut self, query: &SourceQuery) -> Result<ResultPage, WarehouseError> {
+        if let Some(e) = self
+            .transient_fault()
+            .or_else(|| self.reject_queries.clone())
+        {
+            return Err(e);
+        }
+        self.queries.push(query.clone());
+        self.jobs_started += 1;
+        let job_id = format!("job_{}", self.jobs_started);
+        let rows = self.evaluate(query);
+        self.jobs.insert(job_id.clone(), rows);
+        // The job exists now; the answer may still be lost on the way back.
+        if self.faults.hit() {
+            return Err(WarehouseError::Unreachable(
+                "answer to jobs.query lost".into(),
+            ));
+        }
+        self.page(&job_id, 0, query.page_rows)
+    }
+
+    async fn read_page(
+        &mut self,
+        job: &JobRef,
+        page_token: Option<&str>,
+        max_rows: u32,
+    ) -> Result<ResultPage, WarehouseError> {
+        if let Some(e) = self.transient_fault() {
+            return Err(e);
+        }
+        self.pages_read += 1;
+        let offset = page_token.map_or(0, |t| t.parse().unwrap());
+        self.page(&job.job_id, offset, max_rows)
+    }
+}
+
+// ------------------------------------------------------------------------ kv
+
+#[derive(Default)]
+pub struct FakeKv {
+    pub data: HashMap<String, (String, String)>,
+    pub puts: u64,
+    pub deletes: u64,
+    /// The largest batch handed to `apply`.
+    pub largest_batch: usize,
+    pub faults: Faults,
+}
+
+impl FakeKv {
+    pub fn value(&self, key: &str) -> Option<Value> {
+        self.data
+            .get(key)
+            .map(|(v, _)| serde_json::from_str(v).unwrap())
+    }
+
+    pub fn writes(&self) -> u64 {
+        self.puts + self.deletes
+    }
+
+    fn land(&mut self, op: KvOp) {
+        match op {
+            KvOp::Put {
+                key,
+                value,
+                metadata,
+            } => {
+                self.puts += 1;
+                self.data.insert(key, (value, metadata));
+            }
+            KvOp::Delete { key } => {
+                self.deletes += 1;
+                self.data.remove(&key);
+            }
+        }
+    }
+}
+
+impl KvSink for FakeKv {
+    async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
+        self.largest_batch = self.largest_batch.max(ops.len());
+        let n = ops.len();
+        if !self.faults.hit() {
+            ops.into_iter().for_each(|op| self.land(op));
+            return vec![Ok(()); n];
+        }
+        match self.faults.pick(3) {
+            // Every write landed, but the answers were lost.
+            0 => {
+                ops.into_iter().for_each(|op| self.land(op));
+                vec![
+                    Err(SinkError::Unavailable(
+                        "connection reset after write".into()
+                    ));
+                    n
+                ]
+            }
+            // The first k landed; the rest were rate limited.
+            1 => {
+                let k = self.faults.pick(n as u64 + 1) as usize;
+                let mut results = vec![Ok(()); k];
+                ops.into_iter().take(k).for_each(|op| self.land(op));
+                results.resize(
+                    n,
+                    Err(SinkError::RateLimited("429 Too Many Requests".into())),
+                );
+                results
+            }
+            // Nothing landed.
+            _ => vec![Err(SinkError::Unavailable("503 Service Unavailable".into())); n],
+        }
+    }
+}
+
+// --------------------------------------------------------------------- store
+
+#[derive(Default)]
+pub struct FakeStore {
+    pub cursor: Option<Cursor>,
+    pub run: Option<RunProgress>,
+    pub hashes: HashMap<String, StoredHash>,
+    pub failed: BTreeMap<String, String>,
+    pub lease: Option<RunLease>,
+    runs: u64,
+    pub commits: u64,
+    pub faults: Faults,
+}
+
+impl FakeStore {
+    pub fn next_run_id(&mut self) -> u64 {
+        self.runs += 1;
+        self.runs
+    }
+
+    pub fn begin_run(&mut self, progress: RunProgress) {
+        assert!(self.run.is_none(), "one run at a time");
+        self.run = Some(progress);
+    }
+
+    pub fn end_run(&mut self) {
+        let run = self.run.take().expect("a run is active");
+        assert!(run.finished, "a run ends only when finished");
+        if let Some(lease) = self.lease.as_mut() {
+            lease.expires_at = Micros::MIN;
+        }
+    }
+
+    fn record_failure(&mut self, q: &Quarantined) {
+        let key = q.key.clone().unwrap_or_else(|| "<null>".into());
+        self.failed.insert(key, q.reason.clone());
+    }
+}
+
+impl StateStore for FakeStore {
+    fn stored_hashes(&self, keys: &[&str]) -> Result<Vec<Option<StoredHash>>, StoreError> {
+        Ok(keys.iter().map(|k| self.hashes.get(*k).copied()).collect())
+    }
+
+    fn commit(&mut self, c: Checkpoint<'_>) -> Result<(), StoreError> {
+        // A crash during the checkpoint: atomic, so nothing of it is stored.
+        if self.faults.hit() {
+            return Err(StoreError::Storage(
+                "injected crash during checkpoint".into(),
+            ));
+        }
+        let lease = self.lease.as_mut().expect("a lease is held");
+        if !lease.admits(c.fence) {
+            return Err(StoreError::LeaseLost { fence: c.fence });
+        }
+        lease.expires_at = c.lease_expires_at;
+        let previous = self.run.as_ref().expect("a run is active");
+        assert!(
+            c.progress.position >= previous.position,
+            "progress moved backward"
+        );
+        self.run = Some(c.progress.clone());
+        self.cursor = Cursor::latest(self.cursor.take(), c.progress.position.clone());
+        for w in c.written {
+            self.hashes.insert(
+                w.key.clone(),
+                StoredHash {
+                    hash: w.hash,
+                    written_at: w.written_at,
+                },
+            );
+            self.failed.remove(&w.key);
+        }
+        c.quarantined.iter().for_each(|q| self.record_failure(q));
+        self.commits += 1;
+        Ok(())
+    }
+}
+
+// --------------------------------------------------------------------- clock
+
+/// A clock that moves `tick` forward every time it is read, so invocation
+/// budgets run out in tests as they would in real time.
+pub struct FakeClock {
+    now: Cell<Micros>,
+    pub tick: Cell<Micros>,
+}
+
+impl FakeClock {
+    pub fn new(start: Micros) -> Self {
+        FakeClock {
+            now: Cell::new(start),
+            tick: Cell::new(0),
+        }
+    }
+
+    pub fn advance(&self, by: Micros) {
+        self.now.set(self.now.get() + by);
+    }
+
+    pub fn now_micros(&self) -> Micros {
+        self.now.get()
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Micros {
+        let now = self.now.get();
+        self.now.set(now + self.tick.get());
+        now
+    }
+}
