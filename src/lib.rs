@@ -7,4 +7,10 @@
 //!   and the alarm, and drives the engine.
 //! - `http`: the Worker's routes, bearer auth and the dashboard page.
 
+pub mod bigquery;
+#[cfg(target_arch = "wasm32")]
+pub mod coordinator;
 pub mod engine;
+pub mod http;
+#[cfg(target_arch = "wasm32")]
+pub mod kv;

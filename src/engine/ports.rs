@@ -111,6 +111,7 @@ pub struct Checkpoint<'a> {
     pub quarantined: &'a [Quarantined],
     /// The lease is extended to this time: a live holder keeps it.
     pub lease_expires_at: Micros,
+    pub now: Micros,
 }
 
 /// The coordinator's durable state, as the engine needs it.

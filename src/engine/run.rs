@@ -293,12 +293,14 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         written: &[WrittenKey],
         quarantined: &[Quarantined],
     ) -> Result<(), RunError> {
+        let now = self.clock.now();
         self.store.commit(Checkpoint {
             fence: self.fence,
             progress: &next,
             written,
             quarantined,
-            lease_expires_at: self.clock.now() + self.limits.lease_ttl,
+            lease_expires_at: now + self.limits.lease_ttl,
+            now,
         })?;
         *progress = next;
         Ok(())

