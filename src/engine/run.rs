@@ -107,7 +107,8 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             if self.clock.now() >= deadline {
                 return Ok(Outcome::Paused(Pause::TimeBudget));
             }
-            let Some(page) = self.next_page(progress).await? else {
+            let max_rows = self.page_size(progress, *writes);
+            let Some(page) = self.next_page(progress, max_rows).await? else {
                 continue;
             };
             if !page.complete {
@@ -121,6 +122,10 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
                     progress.total_rows = Some(total);
                 }
             }
+            // A page re-read after a pause may be shorter than the offset
+            // reached in it (page sizes follow the write budget): the rest of
+            // the offset carries into the next page.
+            let carry = (job.page_offset as usize).saturating_sub(page.rows.len()) as u32;
             let offset = (job.page_offset as usize).min(page.rows.len());
             let rows = &page.rows[offset..];
             if !rows.is_empty() {
@@ -134,7 +139,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
                     return Ok(Outcome::Paused(pause));
                 }
             }
-            self.finish_page(progress, page.next_page_token)?;
+            self.finish_page(progress, page.next_page_token, carry)?;
         }
         Ok(Outcome::Completed)
     }
@@ -145,13 +150,14 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
     async fn next_page(
         &mut self,
         progress: &mut RunProgress,
+        max_rows: u32,
     ) -> Result<Option<ResultPage>, RunError> {
         let Some(job) = &progress.job else {
             let query = wrap(
                 self.query,
                 progress.since,
                 progress.position.as_ref(),
-                self.limits.page_rows,
+                max_rows,
             );
             let page = self.warehouse.start_query(&query).await?;
             let mut next = progress.clone();
@@ -168,7 +174,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         };
         match self
             .warehouse
-            .read_page(&job.job, job.page_token.as_deref(), self.limits.page_rows)
+            .read_page(&job.job, job.page_token.as_deref(), max_rows)
             .await
         {
             Ok(page) => Ok(Some(page)),
@@ -264,17 +270,31 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         }
     }
 
+    /// Rows worth asking BigQuery for: what the writes left in this
+    /// invocation will cover at the run's observed rows-per-write, so an
+    /// import with a small write budget does not fetch ten times the rows it
+    /// can write, while a mostly unchanged re-read still uses full pages.
+    fn page_size(&self, progress: &RunProgress, writes: u32) -> u32 {
+        let left = u64::from(self.limits.max_kv_writes.saturating_sub(writes).max(1));
+        let c = &progress.counters;
+        let rows_per_write =
+            (c.rows_read + 1) as f64 / (c.rows_written + c.rows_deleted + 1) as f64;
+        let want = (left as f64 * rows_per_write).ceil() as u64;
+        want.clamp(1, u64::from(self.limits.page_rows)) as u32
+    }
+
     fn finish_page(
         &mut self,
         progress: &mut RunProgress,
         next_token: Option<String>,
+        carry: u32,
     ) -> Result<(), RunError> {
         let mut next = progress.clone();
         match next_token {
             Some(token) => {
                 let job = next.job.as_mut().expect("a finished page implies a job");
                 job.page_token = Some(token);
-                job.page_offset = 0;
+                job.page_offset = carry;
             }
             None => {
                 next.job = None;

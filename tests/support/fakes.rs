@@ -135,6 +135,8 @@ pub struct FakeWarehouse {
     jobs: HashMap<String, Vec<Value>>,
     pub jobs_started: u32,
     pub pages_read: u32,
+    /// Rows sent back over all pages: what a real client would download.
+    pub rows_served: u64,
     /// Polls that answer `jobComplete: false` before a job completes.
     pub polls_before_complete: u32,
     polls_left: HashMap<String, u32>,
@@ -219,6 +221,7 @@ impl FakeWarehouse {
             )));
         };
         let end = (offset + max_rows as usize).min(all.len());
+        self.rows_served += (end - offset.min(end)) as u64;
         Ok(ResultPage {
             job,
             complete: true,
