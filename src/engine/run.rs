@@ -39,7 +39,7 @@ impl RunLimits {
             budget,
             // Generous, so a slow but live holder is never taken over; short
             // enough that a dead one is replaced within a minute or two.
-            lease_ttl: budget * 2 + 30 * MICROS_PER_SECOND,
+            lease_ttl: budget * 2 + 5 * MICROS_PER_SECOND,
             query_deadline: 10 * 60 * MICROS_PER_SECOND,
             batch_rows: 500,
             page_rows: config.page_rows,
