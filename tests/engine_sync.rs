@@ -316,16 +316,25 @@ fn a_small_write_budget_does_not_fetch_pages_it_cannot_write() {
     // Given full 10,000-row pages but 100 KV writes an invocation,
     let mut world = World::new(small_limits(10_000, 50, 100));
     for i in 0..5_000 {
-        world.warehouse.upsert(SourceRow::new(&key(i), SECOND, "x", 1));
+        world
+            .warehouse
+            .upsert(SourceRow::new(&key(i), SECOND, "x", 1));
     }
     // when the import runs (50 invocations),
     let invocations = block_on(world.sync(false));
     assert_eq!(invocations, 50);
     assert_kv_matches_source(&world);
     // then each invocation fetched about what it could write, not 10,000 rows.
-    assert!(world.warehouse.rows_served < 2 * 5_000, "{} rows fetched", world.warehouse.rows_served);
+    assert!(
+        world.warehouse.rows_served < 2 * 5_000,
+        "{} rows fetched",
+        world.warehouse.rows_served
+    );
     // And a re-read of unchanged rows goes back to full pages.
     let pages = world.warehouse.pages_read;
     block_on(world.sync(true));
-    assert!(world.warehouse.pages_read - pages <= 2, "full pages for unchanged rows");
+    assert!(
+        world.warehouse.pages_read - pages <= 2,
+        "full pages for unchanged rows"
+    );
 }

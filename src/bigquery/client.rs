@@ -1,18 +1,94 @@
-//! Sends the engine's queries to BigQuery over the Workers `fetch`.
+//! Sends the engine's queries to BigQuery over the Workers `fetch`, signed
+//! in as a service account when credentials are configured, and retries
+//! transient failures with jittered exponential backoff inside the
+//! invocation's budget.
 
-use worker::{Fetch, Headers, Method, Request, RequestInit};
+use std::time::Duration;
 
-use super::wire::{parse_response, query_request, results_query_string, Call};
+use serde_json::json;
+use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
+
+use super::credentials::{
+    jwt, parse_token_response, token_request_body, AccessToken, ServiceAccountKey,
+};
+use super::signer::sign_rs256;
+use super::wire::{encode, parse_response, query_request, results_query_string, Call};
+use crate::coordinator::{log, now};
 use crate::engine::error::WarehouseError;
 use crate::engine::ports::{JobRef, ResultPage, Warehouse};
 use crate::engine::source_query::SourceQuery;
+use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
+
+const FIRST_RETRY: Micros = MICROS_PER_SECOND;
+const LAST_RETRY: Micros = 32 * MICROS_PER_SECOND;
+
+/// A service account's key and the access token it holds now.
+pub struct ServiceAccountAuth {
+    pub key: ServiceAccountKey,
+    pub token: Option<AccessToken>,
+}
 
 pub struct BigQueryClient {
     api_base: String,
     project_id: String,
     location: String,
-    /// `Authorization` header value; `None` talks to an emulator unauthenticated.
-    authorization: Option<String>,
+    /// `None` talks to an endpoint without credentials (a local emulator).
+    pub auth: Option<ServiceAccountAuth>,
+    /// No retry starts a wait that would end after this time.
+    deadline: Micros,
+}
+
+fn unreachable(url: &str, e: worker::Error) -> WarehouseError {
+    WarehouseError::Unreachable(format!("{url}: {e}"))
+}
+
+/// A `fetch` that returns status and body text.
+async fn http(
+    method: Method,
+    url: &str,
+    headers: Headers,
+    body: Option<String>,
+) -> Result<(u16, String), WarehouseError> {
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(body.into()));
+    }
+    let request = Request::new_with_init(url, &init).map_err(|e| unreachable(url, e))?;
+    let mut response = Fetch::Request(request)
+        .send()
+        .await
+        .map_err(|e| unreachable(url, e))?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| WarehouseError::Malformed(format!("unreadable response body: {e}")))?;
+    Ok((response.status_code(), text))
+}
+
+/// Signs a JWT with the key and exchanges it for an access token.
+async fn mint_token(key: &ServiceAccountKey) -> Result<AccessToken, WarehouseError> {
+    let now = now();
+    let input = key.jwt_signing_input(now);
+    let signature = sign_rs256(&key.private_key_der()?, input.as_bytes())
+        .await
+        .map_err(|e| WarehouseError::Auth(format!("cannot sign with BIGQUERY_CREDENTIALS: {e}")))?;
+    let headers = Headers::new();
+    headers
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .map_err(|e| unreachable(&key.token_uri, e))?;
+    let (status, body) = http(
+        Method::Post,
+        &key.token_uri,
+        headers,
+        Some(token_request_body(&jwt(&input, &signature))),
+    )
+    .await?;
+    let token = parse_token_response(status, &body, now)?;
+    log(
+        json!({"event": "token_minted", "client_email": key.client_email, "expires_at": token.expires_at / MICROS_PER_SECOND}),
+    );
+    Ok(token)
 }
 
 impl BigQueryClient {
@@ -20,13 +96,15 @@ impl BigQueryClient {
         api_base: &str,
         project_id: &str,
         location: &str,
-        authorization: Option<String>,
+        auth: Option<ServiceAccountAuth>,
+        deadline: Micros,
     ) -> Self {
         BigQueryClient {
             api_base: api_base.trim_end_matches('/').to_string(),
             project_id: project_id.to_string(),
             location: location.to_string(),
-            authorization,
+            auth,
+            deadline,
         }
     }
 
@@ -34,43 +112,95 @@ impl BigQueryClient {
         format!(
             "{}/bigquery/v2/projects/{}/{tail}",
             self.api_base,
-            super::wire::encode(project)
+            encode(project)
         )
     }
 
-    async fn send(
-        &self,
+    /// The `Authorization` header, minting a token when none is usable.
+    async fn authorization(&mut self) -> Result<Option<String>, WarehouseError> {
+        let Some(auth) = self.auth.as_mut() else {
+            return Ok(None);
+        };
+        let token = match auth.token.as_ref().filter(|t| t.usable(now())) {
+            Some(t) => t.token.clone(),
+            None => {
+                let fresh = mint_token(&auth.key).await?;
+                let token = fresh.token.clone();
+                auth.token = Some(fresh);
+                token
+            }
+        };
+        Ok(Some(format!("Bearer {token}")))
+    }
+
+    async fn send_once(
+        &mut self,
         call: Call,
         method: Method,
         url: &str,
         body: Option<String>,
     ) -> Result<ResultPage, WarehouseError> {
-        let unreachable = |e: worker::Error| WarehouseError::Unreachable(format!("{url}: {e}"));
         let headers = Headers::new();
         headers
             .set("Accept", "application/json")
-            .map_err(unreachable)?;
+            .map_err(|e| unreachable(url, e))?;
         if body.is_some() {
             headers
                 .set("Content-Type", "application/json")
-                .map_err(unreachable)?;
+                .map_err(|e| unreachable(url, e))?;
         }
-        if let Some(auth) = &self.authorization {
-            headers.set("Authorization", auth).map_err(unreachable)?;
+        if let Some(authorization) = self.authorization().await? {
+            headers
+                .set("Authorization", &authorization)
+                .map_err(|e| unreachable(url, e))?;
         }
-        let mut init = RequestInit::new();
-        init.with_method(method).with_headers(headers);
-        if let Some(body) = body {
-            init.with_body(Some(body.into()));
-        }
-        let request = Request::new_with_init(url, &init).map_err(unreachable)?;
-        let mut response = Fetch::Request(request).send().await.map_err(unreachable)?;
-        let status = response.status_code();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| WarehouseError::Malformed(format!("unreadable response body: {e}")))?;
+        let (status, text) = http(method, url, headers, body).await?;
         parse_response(call, status, &text)
+    }
+
+    /// Sends with the retry policy: a rejected token is dropped and the call
+    /// made once more with a new one; rate limits, backend errors and lost
+    /// connections wait 1 s, 2 s, … 32 s (±25 %) while the budget allows.
+    async fn send(
+        &mut self,
+        call: Call,
+        method: Method,
+        url: &str,
+        body: Option<String>,
+    ) -> Result<ResultPage, WarehouseError> {
+        let mut delay = FIRST_RETRY;
+        let mut token_renewed = false;
+        loop {
+            let result = self
+                .send_once(call, method.clone(), url, body.clone())
+                .await;
+            match result {
+                Err(WarehouseError::Auth(_))
+                    if !token_renewed && self.auth.as_ref().is_some_and(|a| a.token.is_some()) =>
+                {
+                    token_renewed = true;
+                    if let Some(auth) = self.auth.as_mut() {
+                        auth.token = None;
+                    }
+                }
+                Err(
+                    e @ (WarehouseError::RateLimited(_)
+                    | WarehouseError::Backend(_)
+                    | WarehouseError::Unreachable(_)),
+                ) => {
+                    let jittered = (delay as f64 * (0.75 + 0.5 * js_sys::Math::random())) as Micros;
+                    if now() + jittered > self.deadline {
+                        return Err(e);
+                    }
+                    log(
+                        json!({"event": "bigquery_retry", "error": format!("{e:?}"), "wait_ms": jittered / MICROS_PER_MILLI}),
+                    );
+                    Delay::from(Duration::from_micros(jittered as u64)).await;
+                    delay = (delay * 2).min(LAST_RETRY);
+                }
+                other => return other,
+            }
+        }
     }
 }
 
@@ -89,7 +219,7 @@ impl Warehouse for BigQueryClient {
     ) -> Result<ResultPage, WarehouseError> {
         let tail = format!(
             "queries/{}?{}",
-            super::wire::encode(&job.job_id),
+            encode(&job.job_id),
             results_query_string(job, page_token, max_rows)
         );
         let url = self.url(&job.project_id, &tail);

@@ -5,4 +5,7 @@
 
 #[cfg(target_arch = "wasm32")]
 pub mod client;
+pub mod credentials;
+#[cfg(target_arch = "wasm32")]
+pub mod signer;
 pub mod wire;

@@ -5,15 +5,16 @@ use serde_json::json;
 use worker::{Response, Result};
 
 use super::{json_response, log, now, store_error, SyncCoordinator};
-use crate::bigquery::client::BigQueryClient;
+use crate::bigquery::client::{BigQueryClient, ServiceAccountAuth};
+use crate::bigquery::credentials::{AccessToken, ServiceAccountKey};
 use crate::engine::checkpoint::RunProgress;
 use crate::engine::config::SyncConfig;
-use crate::engine::error::Retry;
+use crate::engine::error::{Retry, RunError};
 use crate::engine::ports::Clock;
 use crate::engine::run::{Engine, Outcome, RunLimits};
 use crate::engine::schedule::backoff;
 use crate::engine::status::RunRecord;
-use crate::engine::time::{Micros, MICROS_PER_SECOND};
+use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
 use crate::kv::binding::BindingSink;
 
 /// Time from the Workers runtime (millisecond resolution, which is all a
@@ -79,29 +80,72 @@ struct Setup {
 }
 
 impl SyncCoordinator {
-    fn setup(&self) -> std::result::Result<Setup, String> {
+    fn setup(&self, deadline: Micros) -> std::result::Result<Setup, String> {
         let config = self.config()?;
-        let project = config.project_id.clone().ok_or_else(|| {
-            "configuration error: BIGQUERY_PROJECT_ID is not set; set it to the project that runs the query jobs".to_string()
-        })?;
-        if self.env.secret("BIGQUERY_CREDENTIALS").is_ok() {
-            return Err("configuration error: BIGQUERY_CREDENTIALS is set, but service-account sign-in is not \
-                        supported by this version yet; unset it to talk to an unauthenticated endpoint"
-                .into());
-        }
+        let auth = match self.env.secret("BIGQUERY_CREDENTIALS") {
+            Ok(secret) => {
+                let key = ServiceAccountKey::parse(&secret.to_string())
+                    .map_err(|e| RunError::from(e).to_string())?;
+                let token = self.cached_token(&key.client_email);
+                Some(ServiceAccountAuth { key, token })
+            }
+            Err(_) => None,
+        };
+        let project = config
+            .project_id
+            .clone()
+            .or_else(|| auth.as_ref().and_then(|a| a.key.project_id.clone()))
+            .ok_or_else(|| {
+                "configuration error: BIGQUERY_PROJECT_ID is not set; set it to the project that runs the query jobs"
+                    .to_string()
+            })?;
         let kv = self.env.kv("IDENTITY_STORE").map_err(|e| {
             format!("configuration error: KV binding IDENTITY_STORE is missing: {e}")
         })?;
         Ok(Setup {
-            warehouse: BigQueryClient::new(&config.api_base, &project, &config.location, None),
+            warehouse: BigQueryClient::new(
+                &config.api_base,
+                &project,
+                &config.location,
+                auth,
+                deadline,
+            ),
             sink: BindingSink::new(kv, config.kv_expiration_ttl_seconds),
             config,
         })
     }
 
+    /// The token in memory, else the one in storage (a restarted object).
+    fn cached_token(&self, client_email: &str) -> Option<AccessToken> {
+        if let Some((email, token)) = self.token.borrow().as_ref() {
+            if email == client_email {
+                return Some(token.clone());
+            }
+        }
+        self.store.cached_token(client_email).ok().flatten()
+    }
+
+    /// Keeps a newly minted token in memory and in storage.
+    fn remember_token(&self, warehouse: &BigQueryClient) {
+        let Some(auth) = &warehouse.auth else { return };
+        let Some(token) = &auth.token else { return };
+        let email = auth.key.client_email.clone();
+        if self.cached_token(&email).as_ref() == Some(token) {
+            return;
+        }
+        if let Err(e) = self.store.save_token(&email, token) {
+            log(json!({"event": "token_cache_error", "error": format!("{e:?}")}));
+        }
+        *self.token.borrow_mut() = Some((email, token.clone()));
+    }
+
     /// Works on run `run_id` for one invocation.
     pub(super) async fn invoke(&self, run_id: u64) -> Result<Invoked> {
-        let setup = self.setup();
+        let deadline_config = self
+            .config()
+            .unwrap_or_else(|_| SyncConfig::from_vars(|_| None).expect("defaults parse"));
+        let setup =
+            self.setup(now() + deadline_config.invocation_budget_ms as Micros * MICROS_PER_MILLI);
         let limits = match &setup {
             Ok(s) => RunLimits::from_config(&s.config),
             Err(_) => {
@@ -144,6 +188,7 @@ impl SyncCoordinator {
         }
         .run_invocation(progress)
         .await;
+        self.remember_token(&setup.warehouse);
         let interval = setup.config.interval_seconds as Micros * MICROS_PER_SECOND;
         match report.outcome {
             Outcome::Completed => {

@@ -7,11 +7,18 @@
 use worker::{Result, SqlStorage, SqlStorageValue};
 
 /// Every migration, in order. Append; never edit or reorder.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_init",
-    include_str!("../../migrations/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_init",
+        include_str!("../../migrations/0001_init.sql"),
+    ),
+    (
+        2,
+        "0002_access_token",
+        include_str!("../../migrations/0002_access_token.sql"),
+    ),
+];
 
 pub fn apply(sql: &SqlStorage, now_micros: i64) -> Result<()> {
     sql.exec(

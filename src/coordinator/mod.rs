@@ -11,9 +11,12 @@ mod migrations;
 mod status;
 pub mod store;
 
+use std::cell::RefCell;
+
 use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
+use crate::bigquery::credentials::AccessToken;
 use crate::engine::config::SyncConfig;
 use crate::engine::error::StoreError;
 use crate::engine::status::{RunRecord, Trigger};
@@ -32,6 +35,8 @@ pub struct SyncCoordinator {
     store: SqliteStore,
     /// Set when the schema could not be migrated: every request reports it.
     broken: Option<String>,
+    /// The BigQuery access token last used, with its service account.
+    token: RefCell<Option<(String, AccessToken)>>,
 }
 
 pub fn now() -> Micros {
@@ -65,6 +70,7 @@ impl DurableObject for SyncCoordinator {
             env,
             store: SqliteStore::new(sql),
             broken,
+            token: RefCell::new(None),
         }
     }
 

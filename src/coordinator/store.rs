@@ -8,6 +8,7 @@
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue as V};
 
+use crate::bigquery::credentials::AccessToken;
 use crate::engine::checkpoint::{RunCounters, RunProgress};
 use crate::engine::cursor::Cursor;
 use crate::engine::error::StoreError;
@@ -392,6 +393,37 @@ impl SqliteStore {
             .and_then(|c| c.one())
             .map_err(storage)?;
         Ok(o.at)
+    }
+}
+
+impl SqliteStore {
+    /// The cached access token of this service account, if any.
+    pub fn cached_token(&self, client_email: &str) -> Result<Option<AccessToken>, StoreError> {
+        let rows: Vec<AccessToken> = self
+            .sql
+            .exec(
+                "SELECT token, expires_at FROM access_token WHERE id = 1 AND client_email = ?",
+                vec![V::from(client_email)],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(storage)?;
+        Ok(rows.into_iter().next())
+    }
+
+    pub fn save_token(&self, client_email: &str, token: &AccessToken) -> Result<(), StoreError> {
+        self.sql
+            .exec(
+                "INSERT INTO access_token (id, client_email, token, expires_at) VALUES (1, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET client_email = excluded.client_email,
+                   token = excluded.token, expires_at = excluded.expires_at",
+                vec![
+                    V::from(client_email),
+                    V::from(token.token.as_str()),
+                    int(token.expires_at),
+                ],
+            )
+            .map(|_| ())
+            .map_err(storage)
     }
 }
 

@@ -21,6 +21,9 @@ pub struct SyncConfig {
     pub max_kv_writes_per_invocation: u32,
     pub invocation_budget_ms: u64,
     pub kv_expiration_ttl_seconds: u64,
+    /// How long a query job may stay `jobComplete: false` before the run
+    /// fails with a timeout (and the next run starts a new job).
+    pub job_timeout_seconds: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +72,7 @@ impl SyncConfig {
                 as u32,
             invocation_budget_ms: number(&text, "INVOCATION_BUDGET_MS", 25_000, 100)?,
             kv_expiration_ttl_seconds: ttl(&text)?,
+            job_timeout_seconds: number(&text, "BIGQUERY_JOB_TIMEOUT_SECONDS", 600, 1)?,
         })
     }
 }

@@ -40,7 +40,7 @@ impl RunLimits {
             // Generous, so a slow but live holder is never taken over; short
             // enough that a dead one is replaced within a minute or two.
             lease_ttl: budget * 2 + 5 * MICROS_PER_SECOND,
-            query_deadline: 10 * 60 * MICROS_PER_SECOND,
+            query_deadline: config.job_timeout_seconds as Micros * MICROS_PER_SECOND,
             batch_rows: 500,
             page_rows: config.page_rows,
             refresh_after: (config.kv_expiration_ttl_seconds > 0)

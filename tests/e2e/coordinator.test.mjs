@@ -111,7 +111,9 @@ describe("a run whose runtime dies mid-way", () => {
 describe("BigQuery down during an alarm run", () => {
   test("records a failure, backs off, and succeeds once BigQuery is back, with no manual step", { timeout: 300_000 }, async () => {
     const port = await freePort();
-    const worker = await startWorker({ vars: { BIGQUERY_API_BASE: `http://127.0.0.1:${port}`, SYNC_INTERVAL_SECONDS: "3" } });
+    const worker = await startWorker({
+      vars: { BIGQUERY_API_BASE: `http://127.0.0.1:${port}`, SYNC_INTERVAL_SECONDS: "3", INVOCATION_BUDGET_MS: "1500" },
+    });
     let emulator;
     try {
       await worker.status();

@@ -106,7 +106,8 @@ describe("bad configuration gives a clear error, not a panic or a hang", () => {
 
   test("unreachable BigQuery: the run fails with a clear error in the response and /status", async () => {
     const port = await freePort();
-    const worker = await startWorker({ vars: { BIGQUERY_API_BASE: `http://127.0.0.1:${port}` } });
+    // A short budget: the client retries a lost connection only while it lasts.
+    const worker = await startWorker({ vars: { BIGQUERY_API_BASE: `http://127.0.0.1:${port}`, INVOCATION_BUDGET_MS: "1500" } });
     try {
       const { status, body } = await worker.syncNow();
       assert.equal(status, 502);

@@ -100,8 +100,10 @@ export async function bigQuery(emulatorUrl, sql) {
  * Starts the built Worker (build/index.js) in workerd. State persists in
  * `persistDir` when given, so a test can stop and restart the runtime.
  * `secret: null` starts it with no EVENT_SIGNING_SECRET at all.
+ * `listen: true` also serves it over HTTP on a free 127.0.0.1 port (for a
+ * browser); its base URL is then `url` (otherwise `url` is null).
  */
-export async function startWorker({ vars = {}, secret = SECRET, persistDir } = {}) {
+export async function startWorker({ vars = {}, secret = SECRET, persistDir, listen = false } = {}) {
   const bindings = { BIGQUERY_PROJECT_ID: PROJECT, ...vars };
   if (secret !== null) bindings.EVENT_SIGNING_SECRET = secret;
   const logs = [];
@@ -114,6 +116,7 @@ export async function startWorker({ vars = {}, secret = SECRET, persistDir } = {
     kvNamespaces: ["IDENTITY_STORE"],
     durableObjects: { SYNC_COORDINATOR: { className: "SyncCoordinator", useSQLite: true } },
     bindings,
+    ...(listen ? { host: "127.0.0.1", port: 0 } : {}),
     ...(persistDir ? { kvPersist: path.join(persistDir, "kv"), durableObjectsPersist: path.join(persistDir, "do") } : {}),
     handleRuntimeStdio(stdout, stderr) {
       const collect = (stream) => stream.on("data", (d) => {
@@ -123,12 +126,14 @@ export async function startWorker({ vars = {}, secret = SECRET, persistDir } = {
       collect(stderr);
     },
   });
-  await mf.ready;
+  const ready = await mf.ready;
+  const url = listen ? new URL(ready).origin : null;
   const kv = await mf.getKVNamespace("IDENTITY_STORE");
   const call = (pathAndQuery, init = {}) => mf.dispatchFetch(`http://kv-sync.test${pathAndQuery}`, init);
   const authed = (token = secret) => ({ authorization: `Bearer ${token}` });
   return {
     mf,
+    url,
     kv,
     logs,
     call,

@@ -1,0 +1,77 @@
+use super::*;
+
+/// Not a real key: 32 bytes of base64 in PEM armour, enough to parse.
+fn key_json() -> String {
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode([7u8; 32])
+    );
+    json!({
+        "type": "service_account", "client_email": "sync@proj.iam.gserviceaccount.com",
+        "private_key": pem, "token_uri": "http://127.0.0.1:1/token", "project_id": "proj"
+    })
+    .to_string()
+}
+
+#[test]
+fn the_jwt_carries_the_claims_google_checks() {
+    let key = ServiceAccountKey::parse(&key_json()).unwrap();
+    assert_eq!(key.private_key_der().unwrap(), vec![7u8; 32]);
+    let input = key.jwt_signing_input(1_700_000_000 * MICROS_PER_SECOND + 123);
+    let (header, claims) = input.split_once('.').unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    assert_eq!(header, json!({"alg": "RS256", "typ": "JWT"}));
+    assert_eq!(claims["iss"], "sync@proj.iam.gserviceaccount.com");
+    assert_eq!(claims["aud"], "http://127.0.0.1:1/token");
+    assert_eq!(claims["scope"], SCOPE);
+    assert_eq!(claims["iat"], 1_700_000_000);
+    assert_eq!(claims["exp"], 1_700_003_600);
+    let token = jwt(&input, &[1, 2, 3]);
+    assert!(token.ends_with(".AQID"), "{token}");
+    assert!(token_request_body(&token).starts_with(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="
+    ));
+}
+
+#[test]
+fn bad_keys_are_auth_errors_that_do_not_quote_the_secret() {
+    let e = ServiceAccountKey::parse("{\"client_email\": \"x\", \"private_key\": \"SECRETSTUFF\"}")
+        .unwrap_err();
+    assert!(
+        matches!(&e, WarehouseError::Auth(m) if !m.contains("SECRETSTUFF")),
+        "{e:?}"
+    );
+    let e = ServiceAccountKey::parse("not json SECRETSTUFF").unwrap_err();
+    assert!(
+        matches!(&e, WarehouseError::Auth(m) if !m.contains("SECRETSTUFF")),
+        "{e:?}"
+    );
+    let key = ServiceAccountKey::parse(&key_json()).unwrap();
+    assert!(!format!("{key:?}").contains("PRIVATE"));
+}
+
+#[test]
+fn tokens_are_reused_until_shortly_before_they_expire() {
+    let now = 1_000 * MICROS_PER_SECOND;
+    let t = parse_token_response(
+        200,
+        r#"{"access_token":"ya29.x","expires_in":3599,"token_type":"Bearer"}"#,
+        now,
+    )
+    .unwrap();
+    assert_eq!(t.expires_at, now + 3_599 * MICROS_PER_SECOND);
+    assert!(t.usable(now + 3_000 * MICROS_PER_SECOND));
+    assert!(!t.usable(now + 3_400 * MICROS_PER_SECOND));
+    assert!(!format!("{t:?}").contains("ya29"));
+    assert!(
+        matches!(parse_token_response(400, r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#, now),
+        Err(WarehouseError::Auth(m)) if m.contains("Invalid JWT Signature"))
+    );
+    assert!(matches!(
+        parse_token_response(503, "{}", now),
+        Err(WarehouseError::Backend(_))
+    ));
+}
