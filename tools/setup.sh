@@ -44,3 +44,7 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/.kv-sync-requi
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$venv/.kv-sync-requirements"
 fi
+
+# Headless Chromium for the dashboard test (tests/e2e/dashboard.test.mjs):
+# Debian's package, driven by playwright-core, so no browser download.
+command -v chromium >/dev/null || { say "installing Debian's chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
