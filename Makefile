@@ -24,7 +24,7 @@ test-rust:
 	cargo test --release
 
 test-e2e:
-	node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
+	node --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs
 
 lint:
 	cargo fmt --check

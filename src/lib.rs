@@ -12,5 +12,4 @@ pub mod bigquery;
 pub mod coordinator;
 pub mod engine;
 pub mod http;
-#[cfg(target_arch = "wasm32")]
 pub mod kv;

@@ -89,7 +89,7 @@ cat <<INFO
   dashboard:  $WORKER_URL/dashboard   (token: $SECRET)
   status:     curl -H 'Authorization: Bearer $SECRET' $WORKER_URL/status
   sync now:   curl -X POST -H 'Authorization: Bearer $SECRET' $WORKER_URL/sync-kv-now
-  more data:  .venv/bin/python tools/bqemu/seed.py --api $BQ_URL --project demo --update-fraction 0.05 --leads $LEADS
+  more data:  .venv/bin/python tools/bqemu/seed.py --api $BQ_URL --project demo --update-fraction 0.05 --leads 0
   logs:       $STATE/wrangler.log, $STATE/bqemulator.log
 The alarm syncs every 5 minutes. Press Ctrl-C to stop both.
 INFO

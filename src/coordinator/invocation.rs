@@ -9,13 +9,17 @@ use crate::bigquery::client::{BigQueryClient, ServiceAccountAuth};
 use crate::bigquery::credentials::{AccessToken, ServiceAccountKey};
 use crate::engine::checkpoint::RunProgress;
 use crate::engine::config::SyncConfig;
+use crate::engine::error::SinkError;
 use crate::engine::error::{Retry, RunError};
 use crate::engine::ports::Clock;
+use crate::engine::ports::{KvOp, KvSink};
 use crate::engine::run::{Engine, Outcome, RunLimits};
 use crate::engine::schedule::backoff;
 use crate::engine::status::RunRecord;
 use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
 use crate::kv::binding::BindingSink;
+use crate::kv::bulk::BulkSink;
+use crate::kv::bulk_wire::MAX_PAIRS;
 
 /// Time from the Workers runtime (millisecond resolution, which is all a
 /// budget or a lease needs; row timestamps never come from here).
@@ -76,7 +80,22 @@ impl Invoked {
 struct Setup {
     config: SyncConfig,
     warehouse: BigQueryClient,
-    sink: BindingSink,
+    sink: Sink,
+}
+
+/// The KV writer this deployment is configured for.
+enum Sink {
+    Binding(BindingSink),
+    Bulk(BulkSink),
+}
+
+impl KvSink for Sink {
+    async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<std::result::Result<(), SinkError>> {
+        match self {
+            Sink::Binding(s) => s.apply(ops).await,
+            Sink::Bulk(s) => s.apply(ops).await,
+        }
+    }
 }
 
 impl SyncCoordinator {
@@ -99,9 +118,34 @@ impl SyncCoordinator {
                 "configuration error: BIGQUERY_PROJECT_ID is not set; set it to the project that runs the query jobs"
                     .to_string()
             })?;
-        let kv = self.env.kv("IDENTITY_STORE").map_err(|e| {
-            format!("configuration error: KV binding IDENTITY_STORE is missing: {e}")
-        })?;
+        let sink = match self.env.secret("CLOUDFLARE_API_TOKEN") {
+            Ok(token) => {
+                let account = self.setting("CLOUDFLARE_ACCOUNT_ID").ok_or(
+                    "configuration error: CLOUDFLARE_API_TOKEN is set but CLOUDFLARE_ACCOUNT_ID is not; the bulk path needs both and KV_NAMESPACE_ID",
+                )?;
+                let namespace = self.setting("KV_NAMESPACE_ID").ok_or(
+                    "configuration error: CLOUDFLARE_API_TOKEN is set but KV_NAMESPACE_ID is not; set it to IDENTITY_STORE's namespace id",
+                )?;
+                let api_base = self
+                    .setting("CLOUDFLARE_API_BASE")
+                    .unwrap_or_else(|| "https://api.cloudflare.com/client/v4".into());
+                Sink::Bulk(BulkSink::new(
+                    &api_base,
+                    &account,
+                    &namespace,
+                    token.to_string(),
+                    config.kv_expiration_ttl_seconds,
+                    self.bulk_budget.clone(),
+                    deadline,
+                ))
+            }
+            Err(_) => {
+                let kv = self.env.kv("IDENTITY_STORE").map_err(|e| {
+                    format!("configuration error: KV binding IDENTITY_STORE is missing: {e}")
+                })?;
+                Sink::Binding(BindingSink::new(kv, config.kv_expiration_ttl_seconds))
+            }
+        };
         Ok(Setup {
             warehouse: BigQueryClient::new(
                 &config.api_base,
@@ -110,7 +154,7 @@ impl SyncCoordinator {
                 auth,
                 deadline,
             ),
-            sink: BindingSink::new(kv, config.kv_expiration_ttl_seconds),
+            sink,
             config,
         })
     }
@@ -147,6 +191,20 @@ impl SyncCoordinator {
         let setup =
             self.setup(now() + deadline_config.invocation_budget_ms as Micros * MICROS_PER_MILLI);
         let limits = match &setup {
+            Ok(Setup {
+                config,
+                sink: Sink::Bulk(_),
+                ..
+            }) => {
+                // On the bulk path the cap counts REST requests of up to
+                // 10,000 pairs each, and a batch is one request.
+                let base = RunLimits::from_config(config);
+                RunLimits {
+                    batch_rows: MAX_PAIRS,
+                    max_kv_writes: base.max_kv_writes.saturating_mul(MAX_PAIRS as u32),
+                    ..base
+                }
+            }
             Ok(s) => RunLimits::from_config(&s.config),
             Err(_) => {
                 RunLimits::from_config(&SyncConfig::from_vars(|_| None).expect("defaults parse"))

@@ -12,6 +12,7 @@ mod status;
 pub mod store;
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -23,6 +24,7 @@ use crate::engine::status::{RunRecord, Trigger};
 use crate::engine::time::{
     to_rfc3339, Micros, BEGINNING_OF_TIME, MICROS_PER_MILLI, MICROS_PER_SECOND,
 };
+use crate::kv::bulk_wire::RequestBudget;
 use store::SqliteStore;
 
 /// The one coordinator instance's name: one cursor per deployment.
@@ -37,6 +39,8 @@ pub struct SyncCoordinator {
     broken: Option<String>,
     /// The BigQuery access token last used, with its service account.
     token: RefCell<Option<(String, AccessToken)>>,
+    /// The KV bulk API token's request budget, across invocations.
+    bulk_budget: Rc<RefCell<RequestBudget>>,
 }
 
 pub fn now() -> Micros {
@@ -71,6 +75,7 @@ impl DurableObject for SyncCoordinator {
             store: SqliteStore::new(sql),
             broken,
             token: RefCell::new(None),
+            bulk_budget: Rc::default(),
         }
     }
 

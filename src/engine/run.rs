@@ -54,6 +54,11 @@ impl RunLimits {
 pub enum Pause {
     WriteBudget,
     TimeBudget,
+    /// KV took part of a batch and refused the rest for now (a partial bulk
+    /// failure, a rate limit mid-batch): the next invocation writes exactly
+    /// the refused keys. A batch KV refused entirely fails the run instead,
+    /// so an outage backs off rather than spinning.
+    KvRetry,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -235,20 +240,24 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
                 self.limits.refresh_after,
                 self.limits.max_kv_writes - *writes,
             )?;
-            start += self.write_batch(progress, plan, now, writes).await?;
+            match self.write_batch(progress, plan, now, writes).await? {
+                Some(covered) => start += covered,
+                None => return Ok(Some(Pause::KvRetry)),
+            }
         }
         Ok(None)
     }
 
     /// Writes one planned batch and checkpoints what KV acknowledged.
-    /// Returns how many rows the checkpoint now covers.
+    /// Returns how many rows the checkpoint now covers, or `None` when KV
+    /// acknowledged only part of the batch.
     async fn write_batch(
         &mut self,
         progress: &mut RunProgress,
         mut plan: BatchPlan,
         now: Micros,
         writes: &mut u32,
-    ) -> Result<usize, RunError> {
+    ) -> Result<Option<usize>, RunError> {
         *writes += plan.ops.len() as u32;
         let ops = std::mem::take(&mut plan.ops);
         let results = if ops.is_empty() {
@@ -265,8 +274,9 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         }
         self.commit(progress, next, &acked.written, &acked.quarantined)?;
         match acked.transient_error {
+            Some(_) if !acked.written.is_empty() => Ok(None),
             Some(e) => Err(e.into()),
-            None => Ok(acked.rows_covered),
+            None => Ok(Some(acked.rows_covered)),
         }
     }
 

@@ -1,0 +1,80 @@
+use super::*;
+
+fn put(key: &str, value_len: usize) -> KvOp {
+    KvOp::Put {
+        key: key.into(),
+        value: "v".repeat(value_len),
+        metadata: "{\"updated_at\":\"x\"}".into(),
+    }
+}
+
+#[test]
+fn chunks_respect_pairs_size_and_kind() {
+    let mut ops: Vec<KvOp> = (0..25_000).map(|i| put(&format!("k{i}"), 10)).collect();
+    ops.push(KvOp::Delete { key: "gone".into() });
+    let chunks = chunk(&ops);
+    assert_eq!(
+        chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![10_000, 10_000, 5_000, 1]
+    );
+    assert_eq!(chunks[3], vec![25_000]);
+    let big: Vec<KvOp> = (0..3)
+        .map(|i| put(&format!("b{i}"), 40 * 1024 * 1024))
+        .collect();
+    assert_eq!(
+        chunk(&big).len(),
+        2,
+        "two 40 MB values fit in one request, not three"
+    );
+}
+
+#[test]
+fn bodies_carry_metadata_and_ttl() {
+    let ops = vec![put("a", 1), KvOp::Delete { key: "b".into() }];
+    let v: Value = serde_json::from_str(&body(&ops, &[0], 3_600).unwrap()).unwrap();
+    assert_eq!(v[0]["key"], "a");
+    assert_eq!(v[0]["metadata"]["updated_at"], "x");
+    assert_eq!(v[0]["expiration_ttl"], 3_600);
+    assert_eq!(body(&ops, &[1], 0).unwrap(), "[\"b\"]");
+}
+
+#[test]
+fn answers_map_to_per_key_results() {
+    let ops = vec![put("a", 1), put("b", 1), put("c", 1)];
+    let ok = r#"{"success":true,"errors":[],"messages":[],"result":{"successful_key_count":2,"unsuccessful_keys":["b"]}}"#;
+    let r = results(200, ok, &ops, &[0, 1, 2]);
+    assert_eq!(r[0], Ok(()));
+    assert!(matches!(r[1], Err(SinkError::Unavailable(_))));
+    assert_eq!(r[2], Ok(()));
+    let limited = r#"{"success":false,"errors":[{"code":10013,"message":"Too many requests"}]}"#;
+    assert!(results(429, limited, &ops, &[0, 1])
+        .iter()
+        .all(|r| matches!(r, Err(SinkError::RateLimited(m)) if m.contains("Too many"))));
+    assert!(results(502, "<html>", &ops, &[0])
+        .iter()
+        .all(|r| matches!(r, Err(SinkError::Unavailable(_)))));
+    assert!(results(
+        403,
+        r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
+        &ops,
+        &[0]
+    )
+    .iter()
+    .all(|r| matches!(r, Err(SinkError::Unavailable(m)) if m.contains("Authentication error"))));
+}
+
+#[test]
+fn the_request_budget_stops_short_of_cloudflares_limit() {
+    let mut budget = RequestBudget::default();
+    for i in 0..1_100 {
+        assert_eq!(budget.take(i), Ok(()));
+    }
+    assert_eq!(budget.take(2_000), Err(WINDOW));
+    assert_eq!(
+        budget.take(WINDOW),
+        Ok(()),
+        "the oldest request left the window"
+    );
+    assert_eq!(retry_after(Some(" 30 ")), Some(30 * MICROS_PER_SECOND));
+    assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+}
