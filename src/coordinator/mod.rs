@@ -83,34 +83,31 @@ impl DurableObject for SyncCoordinator {
         if let Some(b) = &self.broken {
             return json_response(500, &json!({"success": false, "error": b}));
         }
+        // Any request is a chance to repair a lost alarm (and a fresh
+        // object gets its first one here).
+        self.ensure_alarm().await?;
         let url = req.url()?;
         let flag = |name: &str| {
             url.query_pairs()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.to_string())
         };
-        let response = match url.path() {
+        match url.path() {
             "/sync" => {
                 let wait = flag("wait").as_deref() != Some("false");
                 let full = flag("full").as_deref() == Some("true");
                 self.sync_now(wait, full).await
             }
             "/status" => self.status().await,
-            "/ensure-alarm" => {
-                self.ensure_alarm().await?;
-                json_response(
-                    200,
-                    &json!({"success": true, "next_alarm_at": self.next_alarm().await?.map(to_rfc3339)}),
-                )
-            }
+            "/ensure-alarm" => json_response(
+                200,
+                &json!({"success": true, "next_alarm_at": self.next_alarm().await?.map(to_rfc3339)}),
+            ),
             _ => json_response(
                 404,
                 &json!({"success": false, "error": "no such coordinator route"}),
             ),
-        };
-        // Any request is a chance to repair a lost alarm.
-        self.ensure_alarm().await?;
-        response
+        }
     }
 
     async fn alarm(&self) -> Result<Response> {
