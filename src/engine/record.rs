@@ -3,7 +3,6 @@
 //! KV's own limits are checked here, before any write, so a bad row is set
 //! aside with a reason instead of failing a batch and blocking the cursor.
 
-use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::cursor::Cursor;
@@ -97,7 +96,7 @@ pub fn to_record(row: DecodedRow) -> Result<SourceRecord, Quarantined> {
             hash: ContentHash::DELETED,
         });
     }
-    let value = Value::Object(row.fields).to_string();
+    let value = row.value;
     if value.len() > MAX_VALUE_BYTES {
         let reason = format!(
             "value is {} bytes; Workers KV allows at most {MAX_VALUE_BYTES}",
@@ -150,17 +149,14 @@ fn truncate_key(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Map};
+    use serde_json::{json, Map, Value};
 
     fn row(key: Option<&str>, updated_at: Option<Micros>, fields: Value) -> DecodedRow {
-        let Value::Object(fields) = fields else {
-            unreachable!()
-        };
         DecodedRow {
             key: key.map(str::to_owned),
             updated_at,
             deleted: false,
-            fields,
+            value: fields.to_string(),
         }
     }
 

@@ -9,7 +9,7 @@
 //! `useInt64Timestamp`, or float seconds without) → RFC 3339; JSON → parsed.
 
 use serde::Deserialize;
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
 use super::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
 
@@ -49,13 +49,15 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-/// One source row, split into the reserved columns and the value's fields.
+/// One source row: the reserved columns, and the KV value as JSON text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecodedRow {
     pub key: Option<String>,
     pub updated_at: Option<Micros>,
     pub deleted: bool,
-    pub fields: Map<String, Value>,
+    /// The non-reserved columns as one JSON object, written in schema order
+    /// in a single pass (no intermediate map, no second serialisation).
+    pub value: String,
 }
 
 /// Decodes one `{"f":[…]}` row against the top-level schema.
@@ -72,25 +74,31 @@ pub fn decode_row(schema: &Schema, row: &Value) -> Result<DecodedRow, DecodeErro
         key: None,
         updated_at: None,
         deleted: false,
-        fields: Map::with_capacity(cells.len()),
+        value: String::with_capacity(64 + 24 * cells.len()),
     };
+    out.value.push('{');
     for (field, cell) in schema.fields.iter().zip(cells) {
         let raw = cell_value(cell);
         match field.name.as_str() {
-            "key" => out.key = scalar_text(raw).map(str::to_owned),
+            "key" => out.key = raw.as_str().map(str::to_owned),
             "updated_at" => {
                 out.updated_at = match raw {
                     Value::Null => None,
                     v => Some(timestamp_micros(v).map_err(|e| in_field("updated_at", e))?),
                 }
             }
-            "deleted" => out.deleted = scalar_text(raw) == Some("true"),
+            "deleted" => out.deleted = raw.as_str() == Some("true"),
             name => {
-                let v = decode_field(field, raw).map_err(|e| in_field(name, e))?;
-                out.fields.insert(name.to_owned(), v);
+                if out.value.len() > 1 {
+                    out.value.push(',');
+                }
+                write_string(&mut out.value, name);
+                out.value.push(':');
+                write_field(&mut out.value, field, raw).map_err(|e| in_field(name, e))?;
             }
         }
     }
+    out.value.push('}');
     Ok(out)
 }
 
@@ -108,81 +116,127 @@ fn cell_value(cell: &Value) -> &Value {
     cell.get("v").unwrap_or(&Value::Null)
 }
 
-fn scalar_text(v: &Value) -> Option<&str> {
-    v.as_str()
-}
-
-fn decode_field(field: &Field, raw: &Value) -> Result<Value, DecodeError> {
+fn write_field(out: &mut String, field: &Field, raw: &Value) -> Result<(), DecodeError> {
     if raw.is_null() {
-        return Ok(if field.repeated() {
-            Value::Array(Vec::new())
-        } else {
-            Value::Null
-        });
+        out.push_str(if field.repeated() { "[]" } else { "null" });
+        return Ok(());
     }
     if field.repeated() {
         let items = raw
             .as_array()
             .ok_or_else(|| DecodeError("REPEATED value is not an array".into()))?;
-        return items
-            .iter()
-            .map(|item| decode_scalar(field, cell_value(item)))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array);
+        out.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_scalar(out, field, cell_value(item))?;
+        }
+        out.push(']');
+        return Ok(());
     }
-    decode_scalar(field, raw)
+    write_scalar(out, field, raw)
 }
 
-fn decode_scalar(field: &Field, raw: &Value) -> Result<Value, DecodeError> {
+fn write_scalar(out: &mut String, field: &Field, raw: &Value) -> Result<(), DecodeError> {
     if raw.is_null() {
-        return Ok(Value::Null);
+        out.push_str("null");
+        return Ok(());
     }
     match field.kind.as_str() {
         "RECORD" | "STRUCT" => {
             let cells = cells_of(raw)?;
-            let mut object = Map::with_capacity(field.fields.len());
-            for (sub, cell) in field.fields.iter().zip(cells) {
-                let v = decode_field(sub, cell_value(cell)).map_err(|e| in_field(&sub.name, e))?;
-                object.insert(sub.name.clone(), v);
+            out.push('{');
+            for (i, (sub, cell)) in field.fields.iter().zip(cells).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, &sub.name);
+                out.push(':');
+                write_field(out, sub, cell_value(cell)).map_err(|e| in_field(&sub.name, e))?;
             }
-            Ok(Value::Object(object))
+            out.push('}');
+            Ok(())
         }
         kind => {
             let text = raw
                 .as_str()
                 .ok_or_else(|| DecodeError(format!("{kind} value is not a string: {raw}")))?;
-            decode_text(kind, text)
+            write_text(out, kind, text)
         }
     }
 }
 
-fn decode_text(kind: &str, text: &str) -> Result<Value, DecodeError> {
+fn write_text(out: &mut String, kind: &str, text: &str) -> Result<(), DecodeError> {
+    use std::fmt::Write as _;
     let bad = || DecodeError(format!("{text:?} is not a valid {kind}"));
-    Ok(match kind {
+    match kind {
         "INTEGER" | "INT64" => {
             let n: i64 = text.parse().map_err(|_| bad())?;
             if n.abs() <= MAX_EXACT_INT {
-                Value::Number(n.into())
+                let _ = write!(out, "{n}");
             } else {
-                Value::String(text.to_owned())
+                write_string(out, text);
             }
         }
         "FLOAT" | "FLOAT64" => {
             let f: f64 = text.parse().map_err(|_| bad())?;
-            // JSON has no NaN or infinity: keep BigQuery's spelling.
-            Number::from_f64(f).map_or_else(|| Value::String(text.to_owned()), Value::Number)
+            if f.is_finite() {
+                let start = out.len();
+                let _ = write!(out, "{f}");
+                // Keep it a float in JSON ("2" would read back as an integer).
+                if !out[start..].contains(['.', 'e', 'E']) {
+                    out.push_str(".0");
+                }
+            } else {
+                // JSON has no NaN or infinity: keep BigQuery's spelling.
+                write_string(out, text);
+            }
         }
         "BOOLEAN" | "BOOL" => match text {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
+            "true" | "false" => out.push_str(text),
             _ => return Err(bad()),
         },
-        "TIMESTAMP" => Value::String(to_rfc3339(timestamp_from_text(text).ok_or_else(bad)?)),
-        "JSON" => serde_json::from_str(text).map_err(|_| bad())?,
+        "TIMESTAMP" => {
+            let micros = timestamp_from_text(text).ok_or_else(bad)?;
+            out.push('"');
+            out.push_str(&to_rfc3339(micros));
+            out.push('"');
+        }
+        "JSON" => {
+            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|_| bad())?;
+            out.push_str(text.trim());
+        }
         // STRING, BYTES (base64), NUMERIC, BIGNUMERIC, DATE, DATETIME, TIME,
         // GEOGRAPHY, INTERVAL, RANGE: BigQuery's own text is the right JSON.
-        _ => Value::String(text.to_owned()),
-    })
+        _ => write_string(out, text),
+    }
+    Ok(())
+}
+
+/// Writes `text` as a JSON string literal.
+fn write_string(out: &mut String, text: &str) {
+    out.push('"');
+    let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    if !text.bytes().any(needs_escape) {
+        out.push_str(text);
+    } else {
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => {
+                    use std::fmt::Write as _;
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
 }
 
 fn timestamp_micros(raw: &Value) -> Result<Micros, DecodeError> {

@@ -32,7 +32,7 @@ fn decodes_every_scalar_type() {
     assert_eq!(d.updated_at, Some(1_767_225_600_123_456));
     assert!(!d.deleted);
     assert_eq!(
-        Value::Object(d.fields),
+        serde_json::from_str::<Value>(&d.value).unwrap(),
         json!({
             "small": 42, "big": "9007199254740993", "ratio": 0.5, "nan": "NaN",
             "price": "12.30", "ok": true, "seen": "2026-01-01T00:00:00.123456Z",
@@ -67,7 +67,7 @@ fn decodes_nested_records_and_repeated_fields() {
     ]});
     let d = decode_row(&s, &row).unwrap();
     assert_eq!(
-        Value::Object(d.fields),
+        serde_json::from_str::<Value>(&d.value).unwrap(),
         json!({
             "visits": [{"url":"/pricing","at":"1970-01-01T00:00:00.000000Z","tags":["a","b"]}],
             "owner": {"id": 7, "team": {"name": "emea"}},
@@ -86,7 +86,7 @@ fn reserved_columns_are_not_value_fields() {
     ]));
     let d = decode_row(&s, &json!({"f":[{"v":"k"},{"v":"5"},{"v":"true"}]})).unwrap();
     assert!(d.deleted);
-    assert!(d.fields.is_empty());
+    assert_eq!(d.value, "{}");
 }
 
 #[test]
@@ -96,4 +96,27 @@ fn a_cell_that_contradicts_its_type_is_an_error_naming_the_column() {
     assert!(e.0.contains("column `n`"), "{e}");
     let e = decode_row(&s, &json!({"f":[{"v":"k"}]})).unwrap_err();
     assert!(e.0.contains("schema has 2 fields"), "{e}");
+}
+
+#[test]
+fn strings_are_escaped_and_floats_stay_floats() {
+    let s = schema(json!([
+        {"name":"key","type":"STRING"},
+        {"name":"quote \"name\"","type":"STRING"},
+        {"name":"f","type":"FLOAT"},
+        {"name":"big","type":"FLOAT"},
+        {"name":"doc","type":"JSON"}
+    ]));
+    let text = "line\nbreak \"quoted\" back\\slash \u{1} tab\t é 🚀";
+    let row =
+        json!({"f":[{"v":"k"},{"v":text},{"v":"2"},{"v":"1e300"},{"v":" [1, {\"a\": null}] "}]});
+    let d = decode_row(&s, &row).unwrap();
+    let v: Value = serde_json::from_str(&d.value).unwrap();
+    assert_eq!(v["quote \"name\""], text);
+    assert!(v["f"].is_f64(), "{}", d.value);
+    assert_eq!(v["f"], json!(2.0));
+    assert_eq!(v["big"].as_f64(), Some(1e300));
+    assert_eq!(v["doc"], json!([1, {"a": null}]));
+    let bad = json!({"f":[{"v":"k"},{"v":"x"},{"v":"1"},{"v":"1"},{"v":"{not json"}]});
+    assert!(decode_row(&s, &bad).unwrap_err().0.contains("column `doc`"));
 }
