@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::engine::error::WarehouseError;
 use crate::engine::ports::{JobRef, ResultPage};
+use crate::engine::row::Row;
 use crate::engine::source_query::SourceQuery;
 use crate::engine::typing::Schema;
 
@@ -73,7 +74,7 @@ struct QueryResponse {
     job_complete: Option<bool>,
     schema: Option<Schema>,
     #[serde(default)]
-    rows: Vec<Value>,
+    rows: Vec<Row>,
     total_rows: Option<String>,
     page_token: Option<String>,
     #[serde(default)]

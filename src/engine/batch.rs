@@ -8,13 +8,12 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::checkpoint::RunCounters;
 use super::cursor::Cursor;
 use super::error::{SinkError, StoreError};
 use super::ports::{KvOp, StateStore, StoredHash, WrittenKey};
 use super::record::{metadata, to_record, Change, ContentHash, Quarantined, SourceRecord};
+use super::row::Row;
 use super::time::Micros;
 use super::typing::{decode_row, Schema};
 
@@ -45,7 +44,7 @@ pub struct BatchPlan {
 /// Plans the rows, asking the store once for all their hashes.
 pub fn plan_batch<S: StateStore>(
     schema: &Schema,
-    raw_rows: &[Value],
+    raw_rows: &[Row],
     store: &S,
     now: Micros,
     refresh_after: Option<Micros>,
@@ -142,13 +141,9 @@ fn needs_write(
 }
 
 /// The best guess at a row's key when the row cannot be decoded.
-fn key_of(schema: &Schema, raw: &Value) -> Option<String> {
+fn key_of(schema: &Schema, raw: &Row) -> Option<String> {
     let index = schema.fields.iter().position(|f| f.name == "key")?;
-    raw.get("f")?
-        .get(index)?
-        .get("v")?
-        .as_str()
-        .map(str::to_owned)
+    raw.0.get(index)?.as_text().map(str::to_owned)
 }
 
 /// KV's answer to a batch, as the checkpoint will record it.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod lease;
 pub mod ports;
 pub mod record;
+pub mod row;
 pub mod run;
 pub mod schedule;
 pub mod source_query;

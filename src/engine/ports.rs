@@ -7,11 +7,11 @@
 #![allow(async_fn_in_trait)]
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::checkpoint::RunProgress;
 use super::error::{SinkError, StoreError, WarehouseError};
 use super::record::{ContentHash, Quarantined};
+use super::row::Row;
 use super::source_query::SourceQuery;
 use super::time::Micros;
 use super::typing::Schema;
@@ -37,7 +37,7 @@ pub struct ResultPage {
     /// `false` while the job runs (`jobComplete: false`); then `rows` is empty.
     pub complete: bool,
     pub schema: Option<Schema>,
-    pub rows: Vec<Value>,
+    pub rows: Vec<Row>,
     pub total_rows: Option<u64>,
     pub next_page_token: Option<String>,
 }

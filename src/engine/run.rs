@@ -12,6 +12,7 @@ use super::cursor::Cursor;
 use super::error::{RunError, WarehouseError};
 use super::ports::{Checkpoint, Clock, KvSink, ResultPage, StateStore, Warehouse, WrittenKey};
 use super::record::Quarantined;
+use super::row::Row;
 use super::source_query::wrap;
 use super::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
 use super::typing::Schema;
@@ -218,7 +219,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         &mut self,
         progress: &mut RunProgress,
         schema: &Schema,
-        rows: &[serde_json::Value],
+        rows: &[Row],
         deadline: Micros,
         writes: &mut u32,
     ) -> Result<Option<Pause>, RunError> {

@@ -8,10 +8,10 @@
 //! strings for the same reason; TIMESTAMP (int64 µs with
 //! `useInt64Timestamp`, or float seconds without) → RFC 3339; JSON → parsed.
 
+use super::row::{Cell, Row};
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
+use super::time::{write_rfc3339, Micros, MICROS_PER_SECOND};
 
 /// The largest integer a JavaScript number (f64) holds exactly.
 const MAX_EXACT_INT: i64 = 1 << 53;
@@ -61,8 +61,8 @@ pub struct DecodedRow {
 }
 
 /// Decodes one `{"f":[…]}` row against the top-level schema.
-pub fn decode_row(schema: &Schema, row: &Value) -> Result<DecodedRow, DecodeError> {
-    let cells = cells_of(row)?;
+pub fn decode_row(schema: &Schema, row: &Row) -> Result<DecodedRow, DecodeError> {
+    let cells = &row.0;
     if cells.len() != schema.fields.len() {
         return Err(DecodeError(format!(
             "row has {} cells but the schema has {} fields",
@@ -78,16 +78,16 @@ pub fn decode_row(schema: &Schema, row: &Value) -> Result<DecodedRow, DecodeErro
     };
     out.value.push('{');
     for (field, cell) in schema.fields.iter().zip(cells) {
-        let raw = cell_value(cell);
+        let raw = cell;
         match field.name.as_str() {
-            "key" => out.key = raw.as_str().map(str::to_owned),
+            "key" => out.key = raw.as_text().map(str::to_owned),
             "updated_at" => {
                 out.updated_at = match raw {
-                    Value::Null => None,
+                    Cell::Null => None,
                     v => Some(timestamp_micros(v).map_err(|e| in_field("updated_at", e))?),
                 }
             }
-            "deleted" => out.deleted = raw.as_str() == Some("true"),
+            "deleted" => out.deleted = raw.as_text() == Some("true"),
             name => {
                 if out.value.len() > 1 {
                     out.value.push(',');
@@ -106,31 +106,21 @@ fn in_field(name: &str, e: DecodeError) -> DecodeError {
     DecodeError(format!("column `{name}`: {}", e.0))
 }
 
-fn cells_of(row: &Value) -> Result<&Vec<Value>, DecodeError> {
-    row.get("f")
-        .and_then(Value::as_array)
-        .ok_or_else(|| DecodeError("row is not an {\"f\":[…]} object".into()))
-}
-
-fn cell_value(cell: &Value) -> &Value {
-    cell.get("v").unwrap_or(&Value::Null)
-}
-
-fn write_field(out: &mut String, field: &Field, raw: &Value) -> Result<(), DecodeError> {
-    if raw.is_null() {
+fn write_field(out: &mut String, field: &Field, raw: &Cell) -> Result<(), DecodeError> {
+    if *raw == Cell::Null {
         out.push_str(if field.repeated() { "[]" } else { "null" });
         return Ok(());
     }
     if field.repeated() {
-        let items = raw
-            .as_array()
-            .ok_or_else(|| DecodeError("REPEATED value is not an array".into()))?;
+        let Cell::Repeated(items) = raw else {
+            return Err(DecodeError(format!("REPEATED value is {raw}, not a list")));
+        };
         out.push('[');
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            write_scalar(out, field, cell_value(item))?;
+            write_scalar(out, field, item)?;
         }
         out.push(']');
         return Ok(());
@@ -138,14 +128,16 @@ fn write_field(out: &mut String, field: &Field, raw: &Value) -> Result<(), Decod
     write_scalar(out, field, raw)
 }
 
-fn write_scalar(out: &mut String, field: &Field, raw: &Value) -> Result<(), DecodeError> {
-    if raw.is_null() {
+fn write_scalar(out: &mut String, field: &Field, raw: &Cell) -> Result<(), DecodeError> {
+    if *raw == Cell::Null {
         out.push_str("null");
         return Ok(());
     }
     match field.kind.as_str() {
         "RECORD" | "STRUCT" => {
-            let cells = cells_of(raw)?;
+            let Cell::Record(Row(cells)) = raw else {
+                return Err(DecodeError(format!("RECORD value is {raw}")));
+            };
             out.push('{');
             for (i, (sub, cell)) in field.fields.iter().zip(cells).enumerate() {
                 if i > 0 {
@@ -153,15 +145,15 @@ fn write_scalar(out: &mut String, field: &Field, raw: &Value) -> Result<(), Deco
                 }
                 write_string(out, &sub.name);
                 out.push(':');
-                write_field(out, sub, cell_value(cell)).map_err(|e| in_field(&sub.name, e))?;
+                write_field(out, sub, cell).map_err(|e| in_field(&sub.name, e))?;
             }
             out.push('}');
             Ok(())
         }
         kind => {
             let text = raw
-                .as_str()
-                .ok_or_else(|| DecodeError(format!("{kind} value is not a string: {raw}")))?;
+                .as_text()
+                .ok_or_else(|| DecodeError(format!("{kind} value is {raw}, not text")))?;
             write_text(out, kind, text)
         }
     }
@@ -173,7 +165,11 @@ fn write_text(out: &mut String, kind: &str, text: &str) -> Result<(), DecodeErro
     match kind {
         "INTEGER" | "INT64" => {
             let n: i64 = text.parse().map_err(|_| bad())?;
-            if n.abs() <= MAX_EXACT_INT {
+            let canonical = !text.starts_with('+')
+                && (text.len() == 1 || !text.trim_start_matches('-').starts_with('0'));
+            if n.abs() <= MAX_EXACT_INT && canonical {
+                out.push_str(text);
+            } else if n.abs() <= MAX_EXACT_INT {
                 let _ = write!(out, "{n}");
             } else {
                 write_string(out, text);
@@ -200,7 +196,7 @@ fn write_text(out: &mut String, kind: &str, text: &str) -> Result<(), DecodeErro
         "TIMESTAMP" => {
             let micros = timestamp_from_text(text).ok_or_else(bad)?;
             out.push('"');
-            out.push_str(&to_rfc3339(micros));
+            write_rfc3339(out, micros);
             out.push('"');
         }
         "JSON" => {
@@ -239,8 +235,8 @@ fn write_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
-fn timestamp_micros(raw: &Value) -> Result<Micros, DecodeError> {
-    raw.as_str()
+fn timestamp_micros(raw: &Cell) -> Result<Micros, DecodeError> {
+    raw.as_text()
         .and_then(timestamp_from_text)
         .ok_or_else(|| DecodeError(format!("{raw} is not a valid TIMESTAMP")))
 }

@@ -1,5 +1,10 @@
 use super::*;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// Decodes a row written as JSON, as BigQuery sends it.
+fn decode_row(schema: &Schema, row: &Value) -> Result<DecodedRow, DecodeError> {
+    super::decode_row(schema, &serde_json::from_value(row.clone()).expect("a row"))
+}
 
 fn schema(v: Value) -> Schema {
     serde_json::from_value(json!({ "fields": v })).unwrap()

@@ -18,6 +18,7 @@ use kv_sync::engine::ports::{
     Checkpoint, Clock, JobRef, KvOp, KvSink, ResultPage, StateStore, StoredHash, Warehouse,
 };
 use kv_sync::engine::record::Quarantined;
+use kv_sync::engine::row::Row;
 use kv_sync::engine::source_query::SourceQuery;
 use kv_sync::engine::time::{parse_rfc3339, Micros};
 use kv_sync::engine::typing::Schema;
@@ -105,14 +106,15 @@ impl SourceRow {
         json!({ "name": self.name, "visits": self.visits })
     }
 
-    fn to_fv(&self) -> Value {
-        json!({"f": [
+    fn to_fv(&self) -> Row {
+        serde_json::from_value(json!({"f": [
             {"v": self.key},
             {"v": self.updated_at.map(|t| t.to_string())},
             {"v": self.deleted.to_string()},
             {"v": self.name},
             {"v": self.visits.to_string()},
-        ]})
+        ]}))
+        .expect("a row")
     }
 }
 
@@ -132,7 +134,7 @@ pub struct FakeWarehouse {
     /// The source table: rows with a key by key, plus rows with a null key.
     pub rows: BTreeMap<String, SourceRow>,
     pub keyless: Vec<SourceRow>,
-    jobs: HashMap<String, Vec<Value>>,
+    jobs: HashMap<String, Vec<Row>>,
     pub jobs_started: u32,
     pub pages_read: u32,
     /// Rows sent back over all pages: what a real client would download.
@@ -162,7 +164,7 @@ impl FakeWarehouse {
         self.jobs.clear();
     }
 
-    fn evaluate(&self, query: &SourceQuery) -> Vec<Value> {
+    fn evaluate(&self, query: &SourceQuery) -> Vec<Row> {
         let param = |name: &str| {
             query
                 .params
