@@ -15,6 +15,8 @@ use crate::engine::time::{Micros, MICROS_PER_SECOND};
 
 /// Enough to run query jobs and read their results, and nothing more.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/bigquery.readonly";
+/// The PEM label of a PKCS#8 private key, the form Google issues.
+pub const PKCS8_LABEL: &str = "PRIVATE KEY";
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const ASSERTION_LIFETIME_SECONDS: i64 = 3_600;
 /// A cached token is replaced this long before it expires, so a request
@@ -64,19 +66,26 @@ impl ServiceAccountKey {
         Ok(key)
     }
 
-    /// The PKCS#8 DER bytes inside the key's PEM `private_key`.
+    /// The PKCS#8 DER bytes inside the key's PEM `private_key`. Google's
+    /// keys are PKCS#8; a PKCS#1 key (label `RSA PRIVATE KEY`) is named as
+    /// such, since WebCrypto cannot import it.
     pub fn private_key_der(&self) -> Result<Vec<u8>, WarehouseError> {
+        let label = self
+            .private_key
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("-----BEGIN ")?.strip_suffix("-----"));
+        if label != Some(PKCS8_LABEL) {
+            return Err(auth_error(format!(
+                "BIGQUERY_CREDENTIALS private_key must be a PKCS#8 PEM (label {PKCS8_LABEL:?}); found {}",
+                label.map_or("no PEM label".to_string(), |l| format!("label {l:?}"))
+            )));
+        }
         let body: String = self
             .private_key
             .lines()
             .filter(|l| !l.starts_with("-----"))
             .map(str::trim)
             .collect();
-        if !self.private_key.contains("BEGIN PRIVATE KEY") {
-            return Err(auth_error(
-                "BIGQUERY_CREDENTIALS private_key is not a PKCS#8 PEM (\"-----BEGIN PRIVATE KEY-----\")",
-            ));
-        }
         STANDARD
             .decode(body)
             .map_err(|_| auth_error("BIGQUERY_CREDENTIALS private_key is not valid base64 PEM"))

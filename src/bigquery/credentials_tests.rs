@@ -1,11 +1,16 @@
 use super::*;
 
-/// Not a real key: 32 bytes of base64 in PEM armour, enough to parse.
+/// PEM armour around `bytes` with the given label.
+fn armour(label: &str, bytes: &[u8]) -> String {
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        STANDARD.encode(bytes)
+    )
+}
+
+/// Not a key at all: 32 bytes of 7s in PKCS#8 armour, enough to parse.
 fn key_json() -> String {
-    let pem = format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        STANDARD.encode([7u8; 32])
-    );
+    let pem = armour(PKCS8_LABEL, &[7u8; 32]);
     json!({
         "type": "service_account", "client_email": "sync@proj.iam.gserviceaccount.com",
         "private_key": pem, "token_uri": "http://127.0.0.1:1/token", "project_id": "proj"
@@ -50,7 +55,14 @@ fn bad_keys_are_auth_errors_that_do_not_quote_the_secret() {
         "{e:?}"
     );
     let key = ServiceAccountKey::parse(&key_json()).unwrap();
-    assert!(!format!("{key:?}").contains("PRIVATE"));
+    assert!(!format!("{key:?}").contains(PKCS8_LABEL));
+    let pkcs1 = json!({"client_email": "x", "private_key": armour("RSA PRIVATE KEY", &[7u8; 32])})
+        .to_string();
+    let e = ServiceAccountKey::parse(&pkcs1).unwrap_err();
+    assert!(
+        matches!(&e, WarehouseError::Auth(m) if m.contains("\"RSA PRIVATE KEY\"")),
+        "{e:?}"
+    );
 }
 
 #[test]

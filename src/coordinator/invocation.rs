@@ -99,8 +99,7 @@ impl KvSink for Sink {
 }
 
 impl SyncCoordinator {
-    fn setup(&self, deadline: Micros) -> std::result::Result<Setup, String> {
-        let config = self.config()?;
+    fn setup(&self, config: SyncConfig, deadline: Micros) -> std::result::Result<Setup, String> {
         let auth = match self.env.secret("BIGQUERY_CREDENTIALS") {
             Ok(secret) => {
                 let key = ServiceAccountKey::parse(&secret.to_string())
@@ -185,31 +184,25 @@ impl SyncCoordinator {
 
     /// Works on run `run_id` for one invocation.
     pub(super) async fn invoke(&self, run_id: u64) -> Result<Invoked> {
-        let deadline_config = self
-            .config()
+        let config = self.config();
+        // The lease and budgets hold even when the configuration is broken,
+        // so that failure is recorded under a lease like any other.
+        let effective = config
+            .clone()
             .unwrap_or_else(|_| SyncConfig::from_vars(|_| None).expect("defaults parse"));
-        let setup =
-            self.setup(now() + deadline_config.invocation_budget_ms as Micros * MICROS_PER_MILLI);
-        let limits = match &setup {
-            Ok(Setup {
-                config,
-                sink: Sink::Bulk(_),
-                ..
-            }) => {
-                // On the bulk path the cap counts REST requests of up to
-                // 10,000 pairs each, and a batch is one request.
-                let base = RunLimits::from_config(config);
-                RunLimits {
-                    batch_rows: MAX_PAIRS,
-                    max_kv_writes: base.max_kv_writes.saturating_mul(MAX_PAIRS as u32),
-                    ..base
-                }
-            }
-            Ok(s) => RunLimits::from_config(&s.config),
-            Err(_) => {
-                RunLimits::from_config(&SyncConfig::from_vars(|_| None).expect("defaults parse"))
-            }
-        };
+        let deadline = now() + effective.invocation_budget_ms as Micros * MICROS_PER_MILLI;
+        let setup = config.and_then(|c| self.setup(c, deadline));
+        let mut limits = RunLimits::from_config(&effective);
+        if let Ok(Setup {
+            sink: Sink::Bulk(_),
+            ..
+        }) = &setup
+        {
+            // On the bulk path the cap counts REST requests of up to 10,000
+            // pairs each, and a batch is one request.
+            limits.batch_rows = MAX_PAIRS;
+            limits.max_kv_writes = limits.max_kv_writes.saturating_mul(MAX_PAIRS as u32);
+        }
         let start = now();
         let lease = match self
             .store
