@@ -6,6 +6,7 @@
 #[cfg(target_arch = "wasm32")]
 pub mod client;
 pub mod credentials;
+mod page;
 #[cfg(target_arch = "wasm32")]
 pub mod signer;
 pub mod wire;

@@ -7,11 +7,10 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::page::{ErrorProto, QueryBody};
 use crate::engine::error::WarehouseError;
 use crate::engine::ports::{JobRef, ResultPage};
-use crate::engine::row::Row;
 use crate::engine::source_query::SourceQuery;
-use crate::engine::typing::Schema;
 
 /// How long one call asks BigQuery to wait for a job before answering
 /// `jobComplete: false` (BigQuery caps this at 10 s).
@@ -68,36 +67,6 @@ pub fn encode(text: &str) -> String {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct QueryResponse {
-    job_reference: Option<WireJobRef>,
-    job_complete: Option<bool>,
-    schema: Option<Schema>,
-    #[serde(default)]
-    rows: Vec<Row>,
-    total_rows: Option<String>,
-    page_token: Option<String>,
-    #[serde(default)]
-    errors: Vec<ErrorProto>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireJobRef {
-    project_id: String,
-    job_id: String,
-    location: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct ErrorProto {
-    #[serde(default)]
-    reason: String,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Deserialize)]
 struct ErrorBody {
     error: Option<ErrorEnvelope>,
 }
@@ -129,7 +98,7 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
     if !(200..300).contains(&status) {
         return Err(classify_http(status, body));
     }
-    let response: QueryResponse = serde_json::from_str(body).map_err(|e| {
+    let response = QueryBody::read(body).map_err(|e| {
         WarehouseError::Malformed(format!(
             "response is not BigQuery JSON ({e}): {}",
             excerpt(body)
@@ -155,7 +124,6 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
             location: job.location,
         },
         complete: response.job_complete.unwrap_or(false),
-        schema: response.schema,
         rows: response.rows,
         total_rows,
         next_page_token: response.page_token.filter(|t| !t.is_empty()),

@@ -95,3 +95,19 @@ fn every_error_class_is_recognised() {
         Err(WarehouseError::InvalidQuery("Syntax error at [1:1]".into()))
     );
 }
+
+#[test]
+fn rows_before_the_schema_are_decoded_once_the_schema_is_known() {
+    let body = r#"{"rows":[{"f":[{"v":"a"},{"v":"1"}]}],"jobComplete":true,
+        "schema":{"fields":[{"name":"key","type":"STRING"},{"name":"updated_at","type":"TIMESTAMP"}]},
+        "jobReference":{"projectId":"p","jobId":"j"}}"#;
+    let page = parse_response(Call::Results, 200, body).unwrap();
+    let record = page.rows[0].as_ref().unwrap();
+    assert_eq!((record.key(), record.position.updated_at), ("a", 1));
+    let no_schema = r#"{"rows":[{"f":[{"v":"a"}]}],"jobComplete":true,"jobReference":{"projectId":"p","jobId":"j"}}"#;
+    let e = parse_response(Call::Results, 200, no_schema).unwrap_err();
+    assert!(
+        matches!(&e, WarehouseError::Malformed(m) if m.contains("no schema")),
+        "{e:?}"
+    );
+}

@@ -12,10 +12,9 @@ use super::checkpoint::RunCounters;
 use super::cursor::Cursor;
 use super::error::{SinkError, StoreError};
 use super::ports::{KvOp, StateStore, StoredHash, WrittenKey};
-use super::record::{metadata, to_record, Change, ContentHash, Quarantined, SourceRecord};
-use super::row::Row;
+use super::record::{metadata, Change, ContentHash, Quarantined, SourceRecord};
+use super::row::SourceRow;
 use super::time::Micros;
-use super::typing::{decode_row, Schema};
 
 /// What a batch will do with one source row.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,24 +42,12 @@ pub struct BatchPlan {
 
 /// Plans the rows, asking the store once for all their hashes.
 pub fn plan_batch<S: StateStore>(
-    schema: &Schema,
-    raw_rows: &[Row],
+    records: &[SourceRow],
     store: &S,
     now: Micros,
     refresh_after: Option<Micros>,
     write_budget: u32,
 ) -> Result<BatchPlan, StoreError> {
-    let records: Vec<Result<SourceRecord, Quarantined>> = raw_rows
-        .iter()
-        .map(|raw| match decode_row(schema, raw) {
-            Ok(row) => to_record(row),
-            Err(e) => Err(Quarantined {
-                key: key_of(schema, raw),
-                position: None,
-                reason: format!("cannot decode row: {e}"),
-            }),
-        })
-        .collect();
     let keys: Vec<&str> = records
         .iter()
         .filter_map(|r| r.as_ref().ok().map(SourceRecord::key))
@@ -138,12 +125,6 @@ fn needs_write(
     }
     let is_put = matches!(record.change, Change::Put { .. });
     is_put && refresh_after.is_some_and(|after| now - previous.written_at >= after)
-}
-
-/// The best guess at a row's key when the row cannot be decoded.
-fn key_of(schema: &Schema, raw: &Row) -> Option<String> {
-    let index = schema.fields.iter().position(|f| f.name == "key")?;
-    raw.0.get(index)?.as_text().map(str::to_owned)
 }
 
 /// KV's answer to a batch, as the checkpoint will record it.

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod json;
 pub mod lease;
 pub mod ports;
 pub mod record;

@@ -11,10 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::RunProgress;
 use super::error::{SinkError, StoreError, WarehouseError};
 use super::record::{ContentHash, Quarantined};
-use super::row::Row;
+use super::row::SourceRow;
 use super::source_query::SourceQuery;
 use super::time::Micros;
-use super::typing::Schema;
 
 /// Where "now" comes from, so tests can move time.
 pub trait Clock {
@@ -30,14 +29,13 @@ pub struct JobRef {
     pub location: Option<String>,
 }
 
-/// One page of a job's results, rows still in BigQuery's `f`/`v` form.
+/// One page of a job's results, its rows decoded against the page's schema.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResultPage {
     pub job: JobRef,
     /// `false` while the job runs (`jobComplete: false`); then `rows` is empty.
     pub complete: bool,
-    pub schema: Option<Schema>,
-    pub rows: Vec<Row>,
+    pub rows: Vec<SourceRow>,
     pub total_rows: Option<u64>,
     pub next_page_token: Option<String>,
 }

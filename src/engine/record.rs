@@ -6,8 +6,8 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::cursor::Cursor;
+use super::row::DecodedRow;
 use super::time::{to_rfc3339, Micros};
-use super::typing::DecodedRow;
 
 pub const MAX_KEY_BYTES: usize = 512;
 pub const MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;

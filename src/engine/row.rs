@@ -1,200 +1,303 @@
-//! A BigQuery result row as it arrives: `{"f":[{"v":…},…]}`, parsed straight
-//! into cells.
+//! Reading a result page's `rows` array straight into source records.
 //!
-//! Parsing a page into `serde_json::Value` builds a map for every `{"v":…}`
-//! cell, several allocations each; a 10,000-row page of 18 columns is then
-//! half a million allocations before any real work. These types keep only
-//! what a cell holds: nothing, text, a nested record or a repeated list.
+//! BigQuery sends each row as `{"f":[{"v":…},…]}`. Building that tree first
+//! (a string per cell, a vector per row) and then walking it against the
+//! schema cost more than everything else the engine does with a row. Here the
+//! schema drives the reading instead: each cell's text is borrowed from the
+//! response body, typed, and written into the row's value JSON as it is read,
+//! so a row costs two allocations, its key and its value.
+//!
+//! A cell that contradicts its schema type does not fail the page: the row
+//! is read to its end and comes back quarantined, naming the column. Text
+//! that is not JSON of this shape fails the page.
 
-use std::fmt;
+use super::json::{Reader, SyntaxError};
+use super::record::{to_record, Quarantined, SourceRecord};
+use super::time::Micros;
+use super::typing::{timestamp_from_text, write_string, DecodeError, Field, Schema};
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+mod value;
+use value::{null_of, read_value, Scalar};
 
-/// One row: its cells in schema order.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Row(pub Vec<Cell>);
+/// One source row as the engine plans it: a record, or the reason it is set
+/// aside.
+pub type SourceRow = Result<SourceRecord, Quarantined>;
 
-/// One cell's `v`.
+/// One decoded row: the reserved columns, and the KV value as JSON text.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Cell {
-    Null,
-    /// Every scalar: BigQuery sends numbers, booleans and times as text.
-    Text(String),
-    /// A RECORD / STRUCT value: `{"f":[…]}`.
-    Record(Row),
-    /// A REPEATED value: `[{"v":…},…]`.
-    Repeated(Vec<Cell>),
+pub struct DecodedRow {
+    pub key: Option<String>,
+    pub updated_at: Option<Micros>,
+    pub deleted: bool,
+    /// The non-reserved columns as one JSON object, in schema order.
+    pub value: String,
 }
 
-impl Cell {
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Cell::Text(t) => Some(t),
-            _ => None,
+/// Decodes a whole `rows` array (`[{"f":[…]},…]`, or `null`).
+pub fn decode_rows(schema: &Schema, rows_json: &str) -> Result<Vec<SourceRow>, SyntaxError> {
+    let mut reader = Reader::new(rows_json);
+    let rows = read_rows(&mut reader, schema)?;
+    reader.end()?;
+    Ok(rows)
+}
+
+/// Reads a `rows` array at the reader's position, for a caller that reads
+/// the page around it (see `bigquery::page`).
+pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<SourceRow>, SyntaxError> {
+    let layout = Layout::of(schema);
+    let mut rows = Vec::new();
+    if r.eat_null() {
+        return Ok(rows);
+    }
+    r.expect(b'[')?;
+    if r.eat(b']') {
+        return Ok(rows);
+    }
+    // Rows of one query are alike in size: size each value like the last.
+    let mut capacity = 64;
+    loop {
+        let row = read_row(r, &layout, capacity)?;
+        capacity = row.row.value.len() + 1;
+        let key = row.row.key.clone();
+        rows.push(match row.finish() {
+            Ok(decoded) => to_record(decoded),
+            Err(e) => Err(Quarantined {
+                key,
+                position: None,
+                reason: format!("cannot decode row: {e}"),
+            }),
+        });
+        if !r.next_in(b']')? {
+            return Ok(rows);
         }
     }
 }
 
-impl fmt::Display for Cell {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cell::Null => f.write_str("null"),
-            Cell::Text(t) => write!(f, "{t:?}"),
-            Cell::Record(_) => f.write_str("a RECORD"),
-            Cell::Repeated(_) => f.write_str("a REPEATED list"),
-        }
-    }
+/// Decodes one `{"f":[…]}` row: the typing rules without the record rules.
+pub fn decode_row(schema: &Schema, row_json: &str) -> Result<DecodedRow, DecodeError> {
+    let mut r = Reader::new(row_json);
+    let row = read_row(&mut r, &Layout::of(schema), 0)
+        .and_then(|row| r.end().map(|()| row))
+        .map_err(|e| DecodeError(format!("not a BigQuery row: {e}")))?;
+    row.finish()
 }
 
-/// The two object keys a row uses; anything else is skipped.
-enum Key {
-    F,
-    V,
-    Other,
+/// What a top-level column is to kv-sync.
+enum Role<'s> {
+    Key,
+    UpdatedAt,
+    Deleted,
+    /// A value field, with its `"name":` prefix escaped once per page.
+    Value {
+        field: &'s Field,
+        prefix: String,
+    },
 }
 
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-                Ok(match key {
-                    "f" => Key::F,
-                    "v" => Key::V,
-                    _ => Key::Other,
-                })
-            }
-        }
-        d.deserialize_identifier(KeyVisitor)
-    }
+struct Layout<'s> {
+    columns: Vec<Role<'s>>,
 }
 
-impl<'de> Deserialize<'de> for Row {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct RowVisitor;
-        impl<'de> Visitor<'de> for RowVisitor {
-            type Value = Row;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a row {\"f\":[…]}")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
-                let mut cells = None;
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::F => cells = Some(map.next_value::<Vec<Wrapped>>()?),
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+impl<'s> Layout<'s> {
+    fn of(schema: &'s Schema) -> Self {
+        let columns = schema
+            .fields
+            .iter()
+            .map(|field| match field.name.as_str() {
+                "key" => Role::Key,
+                "updated_at" => Role::UpdatedAt,
+                "deleted" => Role::Deleted,
+                name => {
+                    let mut prefix = String::with_capacity(name.len() + 3);
+                    write_string(&mut prefix, name);
+                    prefix.push(':');
+                    Role::Value { field, prefix }
                 }
-                let cells = cells.ok_or_else(|| de::Error::missing_field("f"))?;
-                Ok(Row(cells.into_iter().map(|w| w.0).collect()))
-            }
-        }
-        d.deserialize_map(RowVisitor)
+            })
+            .collect();
+        Layout { columns }
     }
 }
 
-/// A `{"v":…}` wrapper around a cell.
-struct Wrapped(Cell);
+/// A row while its cells are read.
+struct RowState {
+    row: DecodedRow,
+    error: Option<DecodeError>,
+}
 
-impl<'de> Deserialize<'de> for Wrapped {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct WrappedVisitor;
-        impl<'de> Visitor<'de> for WrappedVisitor {
-            type Value = Wrapped;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a cell {\"v\":…}")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wrapped, A::Error> {
-                let mut cell = Cell::Null;
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::V => cell = map.next_value::<Cell>()?,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Wrapped(cell))
+impl RowState {
+    fn fail(&mut self, e: DecodeError) {
+        self.error.get_or_insert(e);
+    }
+
+    fn finish(mut self) -> Result<DecodedRow, DecodeError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => {
+                self.row.value.push('}');
+                Ok(self.row)
             }
         }
-        d.deserialize_map(WrappedVisitor)
     }
 }
 
-impl<'de> Deserialize<'de> for Cell {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct CellVisitor;
-        impl<'de> Visitor<'de> for CellVisitor {
-            type Value = Cell;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("null, a string, a record or a list")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Cell, E> {
-                Ok(Cell::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Cell, E> {
-                Ok(Cell::Null)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Cell, E> {
-                Ok(Cell::Text(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Cell, E> {
-                Ok(Cell::Text(v))
-            }
-            // Not BigQuery's form, but a number or boolean is unambiguous.
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Cell, E> {
-                Ok(Cell::Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Cell, E> {
-                Ok(Cell::Text(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Cell, E> {
-                Ok(Cell::Text(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Cell, E> {
-                Ok(Cell::Text(v.to_string()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cell, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(Wrapped(cell)) = seq.next_element::<Wrapped>()? {
-                    items.push(cell);
+/// `{"f":[cell,…]}`.
+fn read_row(
+    r: &mut Reader<'_>,
+    layout: &Layout<'_>,
+    capacity: usize,
+) -> Result<RowState, SyntaxError> {
+    let mut value = String::with_capacity(capacity);
+    value.push('{');
+    let mut row = RowState {
+        row: DecodedRow {
+            key: None,
+            updated_at: None,
+            deleted: false,
+            value,
+        },
+        error: Some(DecodeError("the row has no \"f\" list".into())),
+    };
+    r.expect(b'{')?;
+    if r.eat(b'}') {
+        return Ok(row);
+    }
+    loop {
+        if r.member_name()? == "f" {
+            row.error = None;
+            read_cells(r, layout, &mut row)?;
+        } else {
+            r.skip()?;
+        }
+        if !r.next_in(b'}')? {
+            return Ok(row);
+        }
+    }
+}
+
+/// The row's `[{"v":…},…]`, one cell per schema field.
+fn read_cells(
+    r: &mut Reader<'_>,
+    layout: &Layout<'_>,
+    row: &mut RowState,
+) -> Result<(), SyntaxError> {
+    let columns = &layout.columns;
+    let mut cells = 0;
+    r.expect(b'[')?;
+    if !r.eat(b']') {
+        loop {
+            match columns.get(cells) {
+                Some(role) => read_wrapped(r, |r, v| top_cell(r, v, role, row))?,
+                None => {
+                    r.skip()?;
                 }
-                Ok(Cell::Repeated(items))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Cell, A::Error> {
-                Row::deserialize(de::value::MapAccessDeserializer::new(map)).map(Cell::Record)
+            cells += 1;
+            if !r.next_in(b']')? {
+                break;
             }
         }
-        d.deserialize_any(CellVisitor)
     }
+    if cells != columns.len() {
+        // A cell count that disagrees with the schema outranks any cell
+        // error: every column name in the row would be a guess.
+        row.error = Some(DecodeError(format!(
+            "row has {cells} cells but the schema has {} fields",
+            columns.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `{"v":…}` around a cell: calls `cell` with the reader at the value, or
+/// with `None` when the wrapper has no `v` (a null).
+fn read_wrapped<'a, T>(
+    r: &mut Reader<'a>,
+    cell: impl FnOnce(&mut Reader<'a>, bool) -> Result<T, SyntaxError>,
+) -> Result<T, SyntaxError> {
+    // `Err` holds the reader of the cell until `v` is met, `Ok` its result.
+    r.peek();
+    let (mut cell, mut more) = if r.eat_literal(br#"{"v":"#) {
+        // BigQuery's own form, read without looking at member names.
+        (Ok(cell(r, true)?), r.next_in(b'}')?)
+    } else {
+        r.expect(b'{')?;
+        (Err(cell), !r.eat(b'}'))
+    };
+    while more {
+        cell = match (r.member_name()?.as_ref(), cell) {
+            ("v", Err(read)) => Ok(read(r, true)?),
+            (_, cell) => {
+                r.skip()?;
+                cell
+            }
+        };
+        more = r.next_in(b'}')?;
+    }
+    match cell {
+        Ok(result) => Ok(result),
+        Err(read) => read(r, false),
+    }
+}
+
+/// A top-level cell: a reserved column, or a field of the value. `present`
+/// is false for a wrapper without `v`.
+fn top_cell<'a>(
+    r: &mut Reader<'a>,
+    present: bool,
+    role: &Role<'_>,
+    row: &mut RowState,
+) -> Result<(), SyntaxError> {
+    let scalar = |r: &mut Reader<'a>| -> Result<Scalar<'a>, SyntaxError> {
+        if present {
+            Scalar::read(r)
+        } else {
+            Ok(Scalar::Null)
+        }
+    };
+    match role {
+        Role::Key => {
+            if let Scalar::Text(key) = scalar(r)? {
+                row.row.key = Some(key.into_owned());
+            }
+        }
+        Role::UpdatedAt => match scalar(r)? {
+            Scalar::Null => row.row.updated_at = None,
+            Scalar::Text(t) => match timestamp_from_text(&t) {
+                Some(micros) => row.row.updated_at = Some(micros),
+                None => row.fail(in_field("updated_at", not_valid(&t, "TIMESTAMP"))),
+            },
+            Scalar::Other(what) => row.fail(in_field(
+                "updated_at",
+                DecodeError(format!("{what} is not a valid TIMESTAMP")),
+            )),
+        },
+        Role::Deleted => row.row.deleted = matches!(scalar(r)?, Scalar::Text(t) if t == "true"),
+        Role::Value { field, prefix } => {
+            let out = &mut row.row.value;
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(prefix);
+            if !present {
+                out.push_str(null_of(field, false));
+                return Ok(());
+            }
+            if let Err(e) = read_value(r, field, false, out)? {
+                row.fail(in_field(&field.name, e));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn in_field(name: &str, e: DecodeError) -> DecodeError {
+    DecodeError(format!("column `{name}`: {}", e.0))
+}
+
+fn not_valid(text: &str, kind: &str) -> DecodeError {
+    DecodeError(format!("{text:?} is not a valid {kind}"))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_scalars_records_and_lists() {
-        let row: Row = serde_json::from_str(
-            r#"{"f":[{"v":"a"},{"v":null},{"v":{"f":[{"v":"1"}]}},{"v":[{"v":"x"},{"v":"y"}]},{}]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            row,
-            Row(vec![
-                Cell::Text("a".into()),
-                Cell::Null,
-                Cell::Record(Row(vec![Cell::Text("1".into())])),
-                Cell::Repeated(vec![Cell::Text("x".into()), Cell::Text("y".into())]),
-                Cell::Null,
-            ])
-        );
-        assert!(serde_json::from_str::<Row>(r#"{"g":[]}"#).is_err());
-    }
-}
+mod tests;

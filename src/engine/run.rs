@@ -12,10 +12,9 @@ use super::cursor::Cursor;
 use super::error::{RunError, WarehouseError};
 use super::ports::{Checkpoint, Clock, KvSink, ResultPage, StateStore, Warehouse, WrittenKey};
 use super::record::Quarantined;
-use super::row::Row;
+use super::row::SourceRow;
 use super::source_query::wrap;
 use super::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
-use super::typing::Schema;
 
 /// The limits one invocation works within.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,13 +134,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             let offset = (job.page_offset as usize).min(page.rows.len());
             let rows = &page.rows[offset..];
             if !rows.is_empty() {
-                let schema = page.schema.as_ref().ok_or_else(|| {
-                    WarehouseError::Malformed("a result page has rows but no schema".into())
-                })?;
-                if let Some(pause) = self
-                    .handle_rows(progress, schema, rows, deadline, writes)
-                    .await?
-                {
+                if let Some(pause) = self.handle_rows(progress, rows, deadline, writes).await? {
                     return Ok(Outcome::Paused(pause));
                 }
             }
@@ -218,8 +211,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
     async fn handle_rows(
         &mut self,
         progress: &mut RunProgress,
-        schema: &Schema,
-        rows: &[Row],
+        rows: &[SourceRow],
         deadline: Micros,
         writes: &mut u32,
     ) -> Result<Option<Pause>, RunError> {
@@ -234,7 +226,6 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             let end = (start + self.limits.batch_rows).min(rows.len());
             let now = self.clock.now();
             let plan = plan_batch(
-                schema,
                 &rows[start..end],
                 &*self.store,
                 now,

@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 
 /// Decodes a row written as JSON, as BigQuery sends it.
 fn decode_row(schema: &Schema, row: &Value) -> Result<DecodedRow, DecodeError> {
-    super::decode_row(schema, &serde_json::from_value(row.clone()).expect("a row"))
+    super::decode_row(schema, &row.to_string())
 }
 
 fn schema(v: Value) -> Schema {
@@ -124,4 +124,91 @@ fn strings_are_escaped_and_floats_stay_floats() {
     assert_eq!(v["doc"], json!([1, {"a": null}]));
     let bad = json!({"f":[{"v":"k"},{"v":"x"},{"v":"1"},{"v":"1"},{"v":"{not json"}]});
     assert!(decode_row(&s, &bad).unwrap_err().0.contains("column `doc`"));
+}
+
+fn two_column_schema() -> Schema {
+    schema(json!([
+        {"name":"key","type":"STRING"},
+        {"name":"updated_at","type":"TIMESTAMP"},
+        {"name":"note","type":"STRING"},
+        {"name":"tags","type":"STRING","mode":"REPEATED"},
+        {"name":"owner","type":"RECORD","fields":[{"name":"id","type":"INTEGER"}]}
+    ]))
+}
+
+#[test]
+fn any_spelling_of_the_same_json_decodes_the_same() {
+    let s = two_column_schema();
+    let compact =
+        r#"{"f":[{"v":"k"},{"v":"5"},{"v":"a \"b\""},{"v":[{"v":"x"}]},{"v":{"f":[{"v":"7"}]}}]}"#;
+    // Whitespace everywhere, escaped member names (`\u0076` is "v"), members
+    // kv-sync does not read, and a `v` that is not first in its cell.
+    let spelled = "{ \"extra\" : [1, {\"v\": 2}] ,\n \"f\" : [ {\"\\u0076\" : \"k\"} , {\"x\": null, \"v\": \"5\"},\
+        {\"v\":\"a \\\"b\\\"\"} , { \"v\" : [ { \"v\" : \"x\" } ] } , {\"v\":{ \"f\" : [ {\"v\":\"7\"} ] , \"g\": {} }} ] }";
+    let a = super::decode_row(&s, compact).unwrap();
+    let b = super::decode_row(&s, spelled).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        serde_json::from_str::<Value>(&a.value).unwrap(),
+        json!({"note": "a \"b\"", "tags": ["x"], "owner": {"id": 7}})
+    );
+}
+
+#[test]
+fn a_cell_without_v_is_null() {
+    let s = two_column_schema();
+    let d = super::decode_row(&s, r#"{"f":[{"v":"k"},{"v":"5"},{},{},{}]}"#).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&d.value).unwrap(),
+        json!({"note": null, "tags": [], "owner": null})
+    );
+}
+
+#[test]
+fn a_bad_row_is_quarantined_with_its_key_and_the_page_goes_on() {
+    let s = two_column_schema();
+    let rows = r#"[
+        {"f":[{"v":"a"},{"v":"1"},{"v":"x"},{"v":[]},{"v":null}]},
+        {"f":[{"v":"b"},{"v":"2"},{"v":["not a cell"]},{"v":[]},{"v":null}]},
+        {"f":[{"v":"c"},{"v":"3"},{"v":"z"},{"v":"not a list"},{"v":{"f":[{"v":"one"}]}}]},
+        {"f":[{"v":"d"},{"v":"4"},{"v":"w"},{"v":null},{"v":null}]}
+    ]"#;
+    let decoded = decode_rows(&s, rows).unwrap();
+    let keys: Vec<_> = decoded
+        .iter()
+        .map(|r| match r {
+            Ok(rec) => format!("ok {}", rec.key()),
+            Err(q) => format!("bad {} {}", q.key.as_deref().unwrap_or("-"), q.reason),
+        })
+        .collect();
+    assert_eq!(keys[0], "ok a");
+    assert!(
+        keys[1].starts_with("bad b cannot decode row: column `note`: STRING value is a list"),
+        "{}",
+        keys[1]
+    );
+    // The first failing column is named, not the last.
+    assert!(
+        keys[2].starts_with("bad c cannot decode row: column `tags`: REPEATED value"),
+        "{}",
+        keys[2]
+    );
+    assert_eq!(keys[3], "ok d");
+}
+
+#[test]
+fn text_that_is_not_json_fails_the_page_with_where() {
+    let s = two_column_schema();
+    for broken in [
+        r#"[{"f":[{"v":"a"}]"#,
+        r#"[{"f":[{"v":"a}]}]"#,
+        r#"[{"f":[{"v":"a"},]}]"#,
+        r#"[{"f":[{"v":"a"}]}] trailing"#,
+        "[{\"f\":[{\"v\":\"tab\there\"}]}]",
+    ] {
+        let e = decode_rows(&s, broken).unwrap_err();
+        assert!(e.offset <= broken.len(), "{broken}: {e}");
+    }
+    assert!(decode_rows(&s, "null").unwrap().is_empty());
+    assert!(decode_rows(&s, " [ ] ").unwrap().is_empty());
 }

@@ -1,0 +1,78 @@
+//! The body of a `jobs.query` or `getQueryResults` answer, read in one pass.
+//!
+//! A page is mostly rows. BigQuery writes `schema` before `rows`, so the rows
+//! are decoded against it as they are read; a body that puts them the other
+//! way round is still read right, by keeping the rows as borrowed text until
+//! the schema has arrived.
+
+use serde::Deserialize;
+
+use crate::engine::json::{Reader, SyntaxError};
+use crate::engine::row::{decode_rows, read_rows, SourceRow};
+use crate::engine::typing::Schema;
+
+/// The parts of the body kv-sync reads.
+#[derive(Default)]
+pub struct QueryBody {
+    pub job_reference: Option<WireJobRef>,
+    pub job_complete: Option<bool>,
+    pub rows: Vec<SourceRow>,
+    pub total_rows: Option<String>,
+    pub page_token: Option<String>,
+    pub errors: Vec<ErrorProto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireJobRef {
+    pub project_id: String,
+    pub job_id: String,
+    pub location: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ErrorProto {
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl QueryBody {
+    pub fn read(body: &str) -> Result<Self, SyntaxError> {
+        let mut r = Reader::new(body);
+        let mut page = QueryBody::default();
+        let mut schema: Option<Schema> = None;
+        let mut early_rows = None;
+        r.expect(b'{')?;
+        if !r.eat(b'}') {
+            loop {
+                match (r.member_name()?.as_ref(), &schema) {
+                    ("rows", Some(schema)) => page.rows = read_rows(&mut r, schema)?,
+                    ("rows", None) => early_rows = Some(r.skip()?),
+                    ("schema", _) => schema = r.parse()?,
+                    ("jobReference", _) => page.job_reference = r.parse()?,
+                    ("jobComplete", _) => page.job_complete = r.parse()?,
+                    ("totalRows", _) => page.total_rows = r.parse()?,
+                    ("pageToken", _) => page.page_token = r.parse()?,
+                    ("errors", _) => page.errors = r.parse::<Option<_>>()?.unwrap_or_default(),
+                    _ => {
+                        r.skip()?;
+                    }
+                }
+                if !r.next_in(b'}')? {
+                    break;
+                }
+            }
+        }
+        r.end()?;
+        if let Some(rows) = early_rows {
+            page.rows = match &schema {
+                Some(schema) => decode_rows(schema, rows)?,
+                None if rows == "null" => Vec::new(),
+                None => return Err(r.error("the page has rows but no schema")),
+            };
+        }
+        Ok(page)
+    }
+}

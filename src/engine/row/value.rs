@@ -1,0 +1,204 @@
+//! One cell's `v`, typed by its schema field and written as JSON as it is
+//! read: text is borrowed from the response, never copied into a cell.
+
+use std::borrow::Cow;
+
+use super::in_field;
+use crate::engine::json::{Reader, SyntaxError};
+use crate::engine::typing::{write_string, write_text, Class, DecodeError, Field};
+
+/// A reserved column's cell: its text, or what it was instead.
+pub(super) enum Scalar<'a> {
+    Null,
+    Text(Cow<'a, str>),
+    Other(&'static str),
+}
+
+impl<'a> Scalar<'a> {
+    pub(super) fn read(r: &mut Reader<'a>) -> Result<Self, SyntaxError> {
+        Ok(match r.peek() {
+            Some(b'"') => Scalar::Text(r.string()?),
+            Some(b'[') => {
+                r.skip()?;
+                Scalar::Other("a REPEATED list")
+            }
+            Some(b'{') => {
+                r.skip()?;
+                Scalar::Other("a RECORD")
+            }
+            _ if r.eat_null() => Scalar::Null,
+            // Not BigQuery's form, but a number or boolean is unambiguous.
+            _ => Scalar::Text(Cow::Borrowed(r.skip()?)),
+        })
+    }
+}
+
+/// The outcome of typing one cell: `Err` quarantines the row.
+pub(super) type Typed = Result<(), DecodeError>;
+
+/// What a null is written as: an empty list for a REPEATED field.
+pub(super) fn null_of(field: &Field, element: bool) -> &'static str {
+    if field.repeated && !element {
+        "[]"
+    } else {
+        "null"
+    }
+}
+
+/// Reads one cell's value at the reader and appends it to `out`, typed by
+/// `field` (`element`: one item of a REPEATED field). The outer `Result` is
+/// the reader's (the page is unreadable), the inner one the typing's.
+pub(super) fn read_value(
+    r: &mut Reader<'_>,
+    field: &Field,
+    element: bool,
+    out: &mut String,
+) -> Result<Typed, SyntaxError> {
+    let list_expected = field.repeated && !element;
+    let is_record = field.class == Class::Record;
+    let kind = &field.kind;
+    match r.peek() {
+        Some(b'[') if list_expected => read_list(r, field, out),
+        Some(b'[') => {
+            r.skip()?;
+            Ok(Err(DecodeError(format!("{kind} value is a list"))))
+        }
+        Some(b'{') if is_record && !list_expected => read_record(r, &field.fields, out),
+        Some(b'{') => {
+            r.skip()?;
+            let what = if list_expected {
+                "REPEATED value is a RECORD, not a list".to_string()
+            } else {
+                format!("{kind} value is a RECORD, not text")
+            };
+            Ok(Err(DecodeError(what)))
+        }
+        _ => {
+            let text = match Scalar::read(r)? {
+                Scalar::Null => {
+                    out.push_str(null_of(field, element));
+                    return Ok(Ok(()));
+                }
+                // The reader borrows only strings without escapes, so
+                // without quotes, backslashes or control characters: they
+                // are already a JSON string's contents.
+                Scalar::Text(Cow::Borrowed(text))
+                    if field.class == Class::Text && !list_expected =>
+                {
+                    out.push('"');
+                    out.push_str(text);
+                    out.push('"');
+                    return Ok(Ok(()));
+                }
+                Scalar::Text(text) => text,
+                Scalar::Other(_) => unreachable!("lists and records are handled above"),
+            };
+            Ok(if list_expected {
+                Err(DecodeError(format!(
+                    "REPEATED value is {text:?}, not a list"
+                )))
+            } else if is_record {
+                Err(DecodeError(format!("RECORD value is {text:?}")))
+            } else {
+                write_text(out, field, &text)
+            })
+        }
+    }
+}
+
+/// A REPEATED value: `[{"v":…},…]`.
+fn read_list(r: &mut Reader<'_>, field: &Field, out: &mut String) -> Result<Typed, SyntaxError> {
+    let mut typed = Ok(());
+    r.expect(b'[')?;
+    out.push('[');
+    if !r.eat(b']') {
+        let mut first = true;
+        loop {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            let item = super::read_wrapped(r, |r, present| {
+                if present {
+                    read_value(r, field, true, out)
+                } else {
+                    out.push_str("null");
+                    Ok(Ok(()))
+                }
+            })?;
+            typed = typed.and(item);
+            if !r.next_in(b']')? {
+                break;
+            }
+        }
+    }
+    out.push(']');
+    Ok(typed)
+}
+
+/// A RECORD value: `{"f":[{"v":…},…]}`, written as an object of its
+/// sub-fields; cells beyond the sub-fields are ignored.
+fn read_record(
+    r: &mut Reader<'_>,
+    fields: &[Field],
+    out: &mut String,
+) -> Result<Typed, SyntaxError> {
+    let mut typed = Err(DecodeError("RECORD value has no \"f\" list".into()));
+    r.expect(b'{')?;
+    out.push('{');
+    if !r.eat(b'}') {
+        loop {
+            if r.member_name()? == "f" {
+                typed = read_record_cells(r, fields, out)?;
+            } else {
+                r.skip()?;
+            }
+            if !r.next_in(b'}')? {
+                break;
+            }
+        }
+    }
+    out.push('}');
+    Ok(typed)
+}
+
+fn read_record_cells(
+    r: &mut Reader<'_>,
+    fields: &[Field],
+    out: &mut String,
+) -> Result<Typed, SyntaxError> {
+    let mut typed = Ok(());
+    r.expect(b'[')?;
+    if r.eat(b']') {
+        return Ok(typed);
+    }
+    let mut fields = fields.iter();
+    let mut first = true;
+    loop {
+        match fields.next() {
+            Some(field) => {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                write_string(out, &field.name);
+                out.push(':');
+                let cell = super::read_wrapped(r, |r, present| {
+                    if present {
+                        read_value(r, field, false, out)
+                    } else {
+                        out.push_str(null_of(field, false));
+                        Ok(Ok(()))
+                    }
+                })?;
+                typed = typed.and(cell.map_err(|e| in_field(&field.name, e)));
+            }
+            None => {
+                r.skip()?;
+            }
+        }
+        if !r.next_in(b']')? {
+            return Ok(typed);
+        }
+    }
+}
