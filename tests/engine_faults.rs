@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use kv_sync::engine::config::SyncConfig;
-use kv_sync::engine::run::RunLimits;
+use kv_sync::engine::limits::RunLimits;
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
 use support::fakes::{Faults, SourceRow};
 use support::rng::Rng;

@@ -7,7 +7,8 @@ use kv_sync::engine::config::SyncConfig;
 use kv_sync::engine::cursor::Cursor;
 use kv_sync::engine::error::{RunError, StoreError, WarehouseError};
 use kv_sync::engine::lease::RunLease;
-use kv_sync::engine::run::{Engine, Outcome, Pause, RunLimits};
+use kv_sync::engine::limits::RunLimits;
+use kv_sync::engine::run::{Engine, Outcome, Pause, Waited};
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
 use serde_json::json;
 use support::fakes::SourceRow;
@@ -283,6 +284,8 @@ fn a_stale_lease_holder_cannot_checkpoint() {
         limits: &world.limits,
         query: QUERY,
         fence: stale.fence,
+        waited: Waited::default(),
+        read_ahead: None,
     };
     let report = block_on(engine.run_invocation(progress));
     assert_eq!(
@@ -309,6 +312,50 @@ fn an_invalid_query_is_a_run_error_that_keeps_the_cursor() {
     );
     assert_eq!(world.cursor(), cursor);
     assert_eq!(report.progress.bigquery_jobs, 0);
+}
+
+#[test]
+fn each_page_is_read_once_while_kv_writes_the_page_before() {
+    // Given 5,000 rows and 100 KV writes an invocation (pages of 100 rows),
+    let mut world = World::new(small_limits(10_000, 50, 100));
+    for i in 0..5_000 {
+        world
+            .warehouse
+            .upsert(SourceRow::new(&key(i), SECOND, "x", 1));
+    }
+    // when the import runs,
+    assert_eq!(block_on(world.sync(false)), 50);
+    assert_kv_matches_source(&world);
+    // then BigQuery answered one call per page: each page after the first
+    // was read during the last batch of the one before and handed to the
+    // next invocation; none was read twice, or only to find the budget spent.
+    let w = &world.warehouse;
+    assert_eq!(
+        (w.jobs_started, w.pages_read, w.rows_served),
+        (1, 49, 5_000)
+    );
+}
+
+#[test]
+fn a_page_read_ahead_and_then_lost_is_read_again() {
+    // Given an import whose coordinator forgets every page read ahead (it
+    // was evicted between invocations),
+    let mut world = World::new(small_limits(10_000, 50, 100));
+    for i in 0..2_000 {
+        world
+            .warehouse
+            .upsert(SourceRow::new(&key(i), SECOND, "x", 1));
+    }
+    world.start_run(false);
+    loop {
+        world.read_ahead = None;
+        if block_on(world.invoke()).outcome == Outcome::Completed {
+            break;
+        }
+    }
+    // then every page is read again where it is needed, and KV is complete.
+    assert_kv_matches_source(&world);
+    assert_eq!(world.warehouse.pages_read, 2 * 19);
 }
 
 #[test]

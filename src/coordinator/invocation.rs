@@ -11,9 +11,10 @@ use crate::engine::checkpoint::RunProgress;
 use crate::engine::config::SyncConfig;
 use crate::engine::error::SinkError;
 use crate::engine::error::{Retry, RunError};
+use crate::engine::limits::RunLimits;
 use crate::engine::ports::Clock;
 use crate::engine::ports::{KvOp, KvSink};
-use crate::engine::run::{Engine, Outcome, RunLimits};
+use crate::engine::run::{Engine, Outcome, Waited};
 use crate::engine::schedule::backoff;
 use crate::engine::status::RunRecord;
 use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
@@ -228,7 +229,7 @@ impl SyncCoordinator {
             );
         }
         let mut store = super::store::SqliteStore::new(self.state.storage().sql());
-        let report = Engine {
+        let mut report = Engine {
             warehouse: &mut setup.warehouse,
             sink: &mut setup.sink,
             store: &mut store,
@@ -236,11 +237,17 @@ impl SyncCoordinator {
             limits: &limits,
             query: &setup.config.query,
             fence: lease.fence,
+            waited: Waited::default(),
+            read_ahead: self.read_ahead.take(),
         }
         .run_invocation(progress)
         .await;
         self.remember_token(&setup.warehouse);
+        self.read_ahead.replace(report.read_ahead.take());
         let interval = setup.config.interval_seconds as Micros * MICROS_PER_SECOND;
+        let ms = |micros: Micros| micros / MICROS_PER_MILLI;
+        let time = json!({"invocation_ms": ms(now() - start), "bigquery_ms": ms(report.waited.warehouse),
+                          "kv_ms": ms(report.waited.kv)});
         match report.outcome {
             Outcome::Completed => {
                 self.store
@@ -252,7 +259,7 @@ impl SyncCoordinator {
                     json!({"event": "run_completed", "run": run_id, "invocations": run.invocations,
                            "rows_read": c.rows_read, "rows_written": c.rows_written, "rows_deleted": c.rows_deleted,
                            "rows_unchanged": c.rows_unchanged, "rows_failed": c.rows_failed,
-                           "seconds": (now() - run.started_at) as f64 / MICROS_PER_SECOND as f64}),
+                           "seconds": (now() - run.started_at) as f64 / MICROS_PER_SECOND as f64, "time": time}),
                 );
                 let queued = self.store.state().map_err(store_error)?.queued != 0;
                 self.arm(if queued { now() } else { now() + interval })
@@ -268,7 +275,8 @@ impl SyncCoordinator {
                     .map_err(store_error)?;
                 log(
                     json!({"event": "run_paused", "run": run_id, "reason": format!("{pause:?}"),
-                           "rows_read": report.progress.counters.rows_read, "total_rows": report.progress.total_rows}),
+                           "rows_read": report.progress.counters.rows_read, "total_rows": report.progress.total_rows,
+                           "time": time}),
                 );
                 self.arm(now()).await?;
                 Ok(Invoked::Continuing(

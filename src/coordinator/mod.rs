@@ -20,6 +20,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 use crate::bigquery::credentials::AccessToken;
 use crate::engine::config::SyncConfig;
 use crate::engine::error::StoreError;
+use crate::engine::read_ahead::ReadAhead;
 use crate::engine::status::{RunRecord, Trigger};
 use crate::engine::time::{
     to_rfc3339, Micros, BEGINNING_OF_TIME, MICROS_PER_MILLI, MICROS_PER_SECOND,
@@ -41,6 +42,8 @@ pub struct SyncCoordinator {
     token: RefCell<Option<(String, AccessToken)>>,
     /// The KV bulk API token's request budget, across invocations.
     bulk_budget: Rc<RefCell<RequestBudget>>,
+    /// The next result page, read while the last invocation wrote.
+    read_ahead: RefCell<Option<ReadAhead>>,
 }
 
 pub fn now() -> Micros {
@@ -76,6 +79,7 @@ impl DurableObject for SyncCoordinator {
             broken,
             token: RefCell::new(None),
             bulk_budget: Rc::default(),
+            read_ahead: RefCell::new(None),
         }
     }
 

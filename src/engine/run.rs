@@ -7,47 +7,15 @@
 
 use super::batch::{acknowledge, plan_batch, BatchPlan};
 use super::checkpoint::{JobProgress, RunProgress};
-use super::config::SyncConfig;
 use super::cursor::Cursor;
 use super::error::{RunError, WarehouseError};
+use super::limits::RunLimits;
 use super::ports::{Checkpoint, Clock, KvSink, ResultPage, StateStore, Warehouse, WrittenKey};
+use super::read_ahead::{NextPage, ReadAhead};
 use super::record::Quarantined;
 use super::row::SourceRow;
 use super::source_query::wrap;
-use super::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
-
-/// The limits one invocation works within.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunLimits {
-    pub max_kv_writes: u32,
-    pub budget: Micros,
-    /// How long the lease outlives the holder's last checkpoint.
-    pub lease_ttl: Micros,
-    /// How long a query job may stay `jobComplete: false`.
-    pub query_deadline: Micros,
-    pub batch_rows: usize,
-    pub page_rows: u32,
-    /// With a KV TTL, unchanged values older than this are written again.
-    pub refresh_after: Option<Micros>,
-}
-
-impl RunLimits {
-    pub fn from_config(config: &SyncConfig) -> Self {
-        let budget = config.invocation_budget_ms as Micros * MICROS_PER_MILLI;
-        RunLimits {
-            max_kv_writes: config.max_kv_writes_per_invocation,
-            budget,
-            // Generous, so a slow but live holder is never taken over; short
-            // enough that a dead one is replaced within a minute or two.
-            lease_ttl: budget * 2 + 5 * MICROS_PER_SECOND,
-            query_deadline: config.job_timeout_seconds as Micros * MICROS_PER_SECOND,
-            batch_rows: 500,
-            page_rows: config.page_rows,
-            refresh_after: (config.kv_expiration_ttl_seconds > 0)
-                .then(|| config.kv_expiration_ttl_seconds as Micros * MICROS_PER_SECOND / 2),
-        }
-    }
-}
+use super::time::{Micros, MICROS_PER_SECOND};
 
 /// Why an invocation handed over to the next one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,12 +36,24 @@ pub enum Outcome {
     Failed(RunError),
 }
 
-/// What an invocation leaves behind: the last committed progress and why it
-/// stopped.
+/// What an invocation leaves behind: the last committed progress, why it
+/// stopped, and where its time went.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     pub progress: RunProgress,
     pub outcome: Outcome,
+    pub waited: Waited,
+    /// The next page, if it was read ahead: give it to the next invocation.
+    pub read_ahead: Option<ReadAhead>,
+}
+
+/// Time an invocation spent waiting on each side, by the engine's clock: the
+/// rest of its wall time is its own work and the store's. A page read ahead
+/// is waited for while KV is, so the two can add up to more than the wall.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Waited {
+    pub warehouse: Micros,
+    pub kv: Micros,
 }
 
 /// The engine, borrowed over the adapters for one invocation.
@@ -87,6 +67,9 @@ pub struct Engine<'a, W, K, S, C> {
     pub query: &'a str,
     /// The fencing number of the lease this invocation holds.
     pub fence: u64,
+    pub waited: Waited,
+    /// A page the previous invocation read ahead, if the coordinator kept it.
+    pub read_ahead: Option<ReadAhead>,
 }
 
 impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
@@ -99,7 +82,12 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             Ok(outcome) => outcome,
             Err(e) => Outcome::Failed(e),
         };
-        Report { progress, outcome }
+        Report {
+            progress,
+            outcome,
+            waited: self.waited,
+            read_ahead: self.read_ahead.take(),
+        }
     }
 
     async fn work(
@@ -111,6 +99,11 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         while !progress.finished {
             if self.clock.now() >= deadline {
                 return Ok(Outcome::Paused(Pause::TimeBudget));
+            }
+            // Reading another page could only find out that nothing can be
+            // written: leave it to the next invocation.
+            if *writes >= self.limits.max_kv_writes {
+                return Ok(Outcome::Paused(Pause::WriteBudget));
             }
             let max_rows = self.page_size(progress, *writes);
             let Some(page) = self.next_page(progress, max_rows).await? else {
@@ -134,7 +127,11 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             let offset = (job.page_offset as usize).min(page.rows.len());
             let rows = &page.rows[offset..];
             if !rows.is_empty() {
-                if let Some(pause) = self.handle_rows(progress, rows, deadline, writes).await? {
+                let next = page.next_page_token.as_deref();
+                if let Some(pause) = self
+                    .handle_rows(progress, rows, next, deadline, writes)
+                    .await?
+                {
                     return Ok(Outcome::Paused(pause));
                 }
             }
@@ -152,13 +149,18 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         max_rows: u32,
     ) -> Result<Option<ResultPage>, RunError> {
         let Some(job) = &progress.job else {
+            // Whatever was read ahead belongs to an earlier job.
+            self.read_ahead = None;
             let query = wrap(
                 self.query,
                 progress.since,
                 progress.position.as_ref(),
                 max_rows,
             );
-            let page = self.warehouse.start_query(&query).await?;
+            let started = self.clock.now();
+            let page = self.warehouse.start_query(&query).await;
+            self.waited.warehouse += self.clock.now() - started;
+            let page = page?;
             let mut next = progress.clone();
             next.bigquery_jobs += 1;
             next.job = Some(JobProgress {
@@ -171,11 +173,16 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             self.commit(progress, next, &[], &[])?;
             return Ok(Some(page));
         };
-        match self
+        if let Some(page) = ReadAhead::take_for(&mut self.read_ahead, job) {
+            return Ok(Some(page));
+        }
+        let started = self.clock.now();
+        let page = self
             .warehouse
             .read_page(&job.job, job.page_token.as_deref(), max_rows)
-            .await
-        {
+            .await;
+        self.waited.warehouse += self.clock.now() - started;
+        match page {
             Ok(page) => Ok(Some(page)),
             Err(WarehouseError::ResultsExpired(_)) => {
                 let mut next = progress.clone();
@@ -207,11 +214,13 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         Err(WarehouseError::Timeout(message).into())
     }
 
-    /// Plans, writes and checkpoints the page's rows batch by batch.
+    /// Plans, writes and checkpoints the page's rows batch by batch, reading
+    /// the page after it (`next_token`) while the last batch is written.
     async fn handle_rows(
         &mut self,
         progress: &mut RunProgress,
         rows: &[SourceRow],
+        next_token: Option<&str>,
         deadline: Micros,
         writes: &mut u32,
     ) -> Result<Option<Pause>, RunError> {
@@ -232,7 +241,28 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
                 self.limits.refresh_after,
                 self.limits.max_kv_writes - *writes,
             )?;
-            match self.write_batch(progress, plan, now, writes).await? {
+            let finishes_page = start + plan.rows.len() == rows.len();
+            let read_ahead = match (&progress.job, next_token) {
+                (Some(job), Some(token)) if finishes_page && self.read_ahead.is_none() => {
+                    let writes_after = *writes + plan.ops.len() as u32;
+                    // A spent budget means the page is for the next invocation.
+                    let writes_then = if writes_after >= self.limits.max_kv_writes {
+                        0
+                    } else {
+                        writes_after
+                    };
+                    Some(NextPage {
+                        job: job.job.clone(),
+                        page_token: token.to_owned(),
+                        max_rows: self.page_size(progress, writes_then),
+                    })
+                }
+                _ => None,
+            };
+            match self
+                .write_batch(progress, plan, now, writes, read_ahead)
+                .await?
+            {
                 Some(covered) => start += covered,
                 None => return Ok(Some(Pause::KvRetry)),
             }
@@ -240,23 +270,48 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         Ok(None)
     }
 
-    /// Writes one planned batch and checkpoints what KV acknowledged.
-    /// Returns how many rows the checkpoint now covers, or `None` when KV
-    /// acknowledged only part of the batch.
+    /// Writes one planned batch (reading `read_ahead` meanwhile) and
+    /// checkpoints what KV acknowledged. Returns how many rows the
+    /// checkpoint now covers, or `None` when KV acknowledged only part of
+    /// the batch.
     async fn write_batch(
         &mut self,
         progress: &mut RunProgress,
         mut plan: BatchPlan,
         now: Micros,
         writes: &mut u32,
+        read_ahead: Option<NextPage>,
     ) -> Result<Option<usize>, RunError> {
         *writes += plan.ops.len() as u32;
         let ops = std::mem::take(&mut plan.ops);
-        let results = if ops.is_empty() {
-            Vec::new()
-        } else {
-            self.sink.apply(ops).await
+        let (sink, warehouse, clock) = (&mut *self.sink, &mut *self.warehouse, self.clock);
+        let write = async move {
+            let started = clock.now();
+            let results = if ops.is_empty() {
+                Vec::new()
+            } else {
+                sink.apply(ops).await
+            };
+            (results, clock.now() - started)
         };
+        let read = async move {
+            let next = read_ahead?;
+            let started = clock.now();
+            let page = warehouse
+                .read_page(&next.job, Some(&next.page_token), next.max_rows)
+                .await;
+            Some((next, page, clock.now() - started))
+        };
+        let ((results, kv_wait), ahead) = futures::join!(write, read);
+        self.waited.kv += kv_wait;
+        if let Some((next, page, wait)) = ahead {
+            self.waited.warehouse += wait;
+            // A failed or unfinished read ahead is only a lost head start:
+            // the page is read again when it is needed.
+            if let Some(page) = page.ok().filter(|p| p.complete) {
+                self.read_ahead = Some(ReadAhead::new(next, page));
+            }
+        }
         let acked = acknowledge(&plan, &results, now);
         let mut next = progress.clone();
         next.counters = progress.counters.add(&acked.counters);

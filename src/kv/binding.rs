@@ -66,9 +66,16 @@ fn classify(e: worker::kv::KvError) -> SinkError {
 impl KvSink for BindingSink {
     async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
         let this = &*self;
-        stream::iter(ops.into_iter().map(|op| this.apply_one(op)))
-            .buffered(CONCURRENCY)
-            .collect()
-            .await
+        // Unordered, so one slow put does not hold the slots of the writes
+        // that finished after it (`buffered` keeps them until it is done);
+        // the answers are put back in order afterwards.
+        let mut answers: Vec<(usize, Result<(), SinkError>)> =
+            stream::iter(ops.into_iter().enumerate())
+                .map(|(i, op)| async move { (i, this.apply_one(op).await) })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        answers.sort_unstable_by_key(|(i, _)| *i);
+        answers.into_iter().map(|(_, answer)| answer).collect()
     }
 }

@@ -1,7 +1,8 @@
 //! In-memory stand-ins for the engine's ports, with injectable faults, and a
 //! small driver that plays the coordinator's part: it restarts an invocation
 //! from the stored checkpoint after every failure, as a crashed Durable
-//! Object would be restarted.
+//! Object would be restarted, and hands a page read ahead from one
+//! invocation to the next, as a live one does.
 #![allow(dead_code)]
 
 pub mod fakes;
@@ -10,7 +11,9 @@ pub mod rng;
 use kv_sync::engine::checkpoint::RunProgress;
 use kv_sync::engine::cursor::Cursor;
 use kv_sync::engine::lease::RunLease;
-use kv_sync::engine::run::{Engine, Outcome, Report, RunLimits};
+use kv_sync::engine::limits::RunLimits;
+use kv_sync::engine::read_ahead::ReadAhead;
+use kv_sync::engine::run::{Engine, Outcome, Report, Waited};
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
 
 use fakes::{FakeClock, FakeKv, FakeStore, FakeWarehouse};
@@ -24,6 +27,9 @@ pub struct World {
     pub clock: FakeClock,
     pub limits: RunLimits,
     pub lookback: Micros,
+    /// What the last invocation read ahead; a failure forgets it, as a
+    /// restarted object would.
+    pub read_ahead: Option<ReadAhead>,
 }
 
 impl World {
@@ -35,6 +41,7 @@ impl World {
             clock: FakeClock::new(1_767_225_600 * MICROS_PER_SECOND),
             limits,
             lookback: 600 * MICROS_PER_SECOND,
+            read_ahead: None,
         }
     }
 
@@ -85,8 +92,14 @@ impl World {
             limits: &self.limits,
             query: QUERY,
             fence: lease.fence,
+            waited: Waited::default(),
+            read_ahead: self.read_ahead.take(),
         };
-        engine.run_invocation(progress).await
+        let mut report = engine.run_invocation(progress).await;
+        if !matches!(report.outcome, Outcome::Failed(_)) {
+            self.read_ahead = report.read_ahead.take();
+        }
+        report
     }
 
     /// Drives the active run to completion, restarting after every failure.
