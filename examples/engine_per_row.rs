@@ -84,7 +84,7 @@ fn main() {
         .collect();
     let mut best = f64::MAX;
     let mut best_scan = f64::MAX;
-    for _ in 0..5 {
+    for _ in 0..10 {
         let start = Instant::now();
         for text in &pages {
             let skimmed: serde::de::IgnoredAny = serde_json::from_str(text).expect("page is JSON");
