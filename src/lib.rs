@@ -6,6 +6,7 @@
 //! - `coordinator`: the Durable Object that owns the cursor, the run lease
 //!   and the alarm, and drives the engine.
 //! - `http`: the Worker's routes, bearer auth and the dashboard page.
+//! - `outbound`: the one `fetch` the BigQuery and KV bulk adapters share.
 
 pub mod bigquery;
 #[cfg(target_arch = "wasm32")]
@@ -13,3 +14,5 @@ pub mod coordinator;
 pub mod engine;
 pub mod http;
 pub mod kv;
+#[cfg(target_arch = "wasm32")]
+pub mod outbound;

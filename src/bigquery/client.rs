@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Delay, Method};
 
 use super::credentials::{
     jwt, parse_token_response, token_request_body, AccessToken, ServiceAccountKey,
@@ -14,10 +14,11 @@ use super::credentials::{
 use super::signer::sign_rs256;
 use super::wire::{encode, parse_response, query_request, results_query_string, Call};
 use crate::coordinator::{log, now};
-use crate::engine::error::WarehouseError;
+use crate::engine::error::{Retry, WarehouseError};
 use crate::engine::ports::{JobRef, ResultPage, Warehouse};
 use crate::engine::source_query::SourceQuery;
 use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
+use crate::outbound::{self, NoAnswer};
 
 const FIRST_RETRY: Micros = MICROS_PER_SECOND;
 const LAST_RETRY: Micros = 32 * MICROS_PER_SECOND;
@@ -38,32 +39,17 @@ pub struct BigQueryClient {
     deadline: Micros,
 }
 
-fn unreachable(url: &str, e: worker::Error) -> WarehouseError {
-    WarehouseError::Unreachable(format!("{url}: {e}"))
-}
-
-/// A `fetch` that returns status and body text.
+/// Sends one request; no answer at all is `Unreachable`.
 async fn http(
     method: Method,
     url: &str,
-    headers: Headers,
+    headers: &[(&str, &str)],
     body: Option<String>,
 ) -> Result<(u16, String), WarehouseError> {
-    let mut init = RequestInit::new();
-    init.with_method(method).with_headers(headers);
-    if let Some(body) = body {
-        init.with_body(Some(body.into()));
-    }
-    let request = Request::new_with_init(url, &init).map_err(|e| unreachable(url, e))?;
-    let mut response = Fetch::Request(request)
-        .send()
+    let answer = outbound::send(method, url, headers, body)
         .await
-        .map_err(|e| unreachable(url, e))?;
-    let text = response
-        .text()
-        .await
-        .map_err(|e| WarehouseError::Malformed(format!("unreadable response body: {e}")))?;
-    Ok((response.status_code(), text))
+        .map_err(|NoAnswer(e)| WarehouseError::Unreachable(e))?;
+    Ok((answer.status, answer.body))
 }
 
 /// Signs a JWT with the key and exchanges it for an access token.
@@ -73,14 +59,10 @@ async fn mint_token(key: &ServiceAccountKey) -> Result<AccessToken, WarehouseErr
     let signature = sign_rs256(&key.private_key_der()?, input.as_bytes())
         .await
         .map_err(|e| WarehouseError::Auth(format!("cannot sign with BIGQUERY_CREDENTIALS: {e}")))?;
-    let headers = Headers::new();
-    headers
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .map_err(|e| unreachable(&key.token_uri, e))?;
     let (status, body) = http(
         Method::Post,
         &key.token_uri,
-        headers,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
         Some(token_request_body(&jwt(&input, &signature))),
     )
     .await?;
@@ -140,27 +122,21 @@ impl BigQueryClient {
         url: &str,
         body: Option<String>,
     ) -> Result<ResultPage, WarehouseError> {
-        let headers = Headers::new();
-        headers
-            .set("Accept", "application/json")
-            .map_err(|e| unreachable(url, e))?;
+        let authorization = self.authorization().await?;
+        let mut headers = vec![("Accept", "application/json")];
         if body.is_some() {
-            headers
-                .set("Content-Type", "application/json")
-                .map_err(|e| unreachable(url, e))?;
+            headers.push(("Content-Type", "application/json"));
         }
-        if let Some(authorization) = self.authorization().await? {
-            headers
-                .set("Authorization", &authorization)
-                .map_err(|e| unreachable(url, e))?;
+        if let Some(authorization) = &authorization {
+            headers.push(("Authorization", authorization));
         }
-        let (status, text) = http(method, url, headers, body).await?;
+        let (status, text) = http(method, url, &headers, body).await?;
         parse_response(call, status, &text)
     }
 
     /// Sends with the retry policy: a rejected token is dropped and the call
-    /// made once more with a new one; rate limits, backend errors and lost
-    /// connections wait 1 s, 2 s, … 32 s (±25 %) while the budget allows.
+    /// made once more with a new one; what the error table calls transient
+    /// (`Retry::Soon`) waits 1 s, 2 s, … 32 s (±25 %) while the budget allows.
     async fn send(
         &mut self,
         call: Call,
@@ -183,11 +159,7 @@ impl BigQueryClient {
                         auth.token = None;
                     }
                 }
-                Err(
-                    e @ (WarehouseError::RateLimited(_)
-                    | WarehouseError::Backend(_)
-                    | WarehouseError::Unreachable(_)),
-                ) => {
+                Err(e) if e.retry() == Retry::Soon => {
                     let jittered = (delay as f64 * (0.75 + 0.5 * js_sys::Math::random())) as Micros;
                     if now() + jittered > self.deadline {
                         return Err(e);

@@ -3,9 +3,12 @@
 //!
 //! Every error ends the invocation with the last checkpoint intact; what
 //! differs is whether a quick retry inside the same invocation can help
-//! (`Retry::Soon`: rate limits, overloaded backends, dropped connections) or
-//! only a later run can (`Retry::NextRun`: a bad query or bad credentials stay
-//! bad until someone changes them, so hammering BigQuery would only add cost).
+//! (`Retry::Soon`: rate limits, overloaded backends, dropped connections),
+//! whether the engine has its own way round it (`Retry::Requery`: expired
+//! results are read again through a new job), or only a later run can
+//! (`Retry::NextRun`: a bad query or bad credentials stay bad until someone
+//! changes them, so hammering BigQuery would only add cost). Adapters ask
+//! this table; they keep no list of their own.
 
 use std::fmt;
 
@@ -67,6 +70,9 @@ pub enum Retry {
     /// Transient: worth a few quick retries inside the invocation, then a run
     /// retry with backoff.
     Soon,
+    /// The engine recovers by itself (a new job from the last position); an
+    /// adapter must hand it back at once instead of retrying the call.
+    Requery,
     /// Persistent until a person acts: no quick retries, the run fails and
     /// is retried with backoff.
     NextRun,
@@ -117,8 +123,8 @@ impl WarehouseError {
         match self {
             WarehouseError::RateLimited(_)
             | WarehouseError::Backend(_)
-            | WarehouseError::Unreachable(_)
-            | WarehouseError::ResultsExpired(_) => Retry::Soon,
+            | WarehouseError::Unreachable(_) => Retry::Soon,
+            WarehouseError::ResultsExpired(_) => Retry::Requery,
             WarehouseError::InvalidQuery(_)
             | WarehouseError::Auth(_)
             | WarehouseError::Timeout(_)
@@ -213,6 +219,11 @@ mod tests {
                 WarehouseError::Unreachable("x".into()),
                 Retry::Soon,
                 "bigqueryUnreachable",
+            ),
+            (
+                WarehouseError::ResultsExpired("x".into()),
+                Retry::Requery,
+                "resultsExpired",
             ),
         ];
         for (e, retry, class) in table {

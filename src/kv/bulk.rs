@@ -5,13 +5,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::json;
-use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Delay, Method};
 
 use super::bulk_wire::{body, chunk, results, retry_after, RequestBudget};
 use crate::coordinator::{log, now};
 use crate::engine::error::SinkError;
 use crate::engine::ports::{KvOp, KvSink};
 use crate::engine::time::{Micros, MICROS_PER_MILLI};
+use crate::outbound::{self, NoAnswer};
 
 pub struct BulkSink {
     /// `{api_base}/accounts/{account}/storage/kv/namespaces/{namespace}`.
@@ -52,23 +53,15 @@ impl BulkSink {
         method: Method,
         body: String,
     ) -> Result<(u16, Option<String>, String), SinkError> {
-        let failed = |e: worker::Error| SinkError::Unavailable(format!("KV bulk API: {e}"));
-        let headers = Headers::new();
-        headers
-            .set("Authorization", &format!("Bearer {}", self.api_token))
-            .map_err(failed)?;
-        headers
-            .set("Content-Type", "application/json")
-            .map_err(failed)?;
-        let mut init = RequestInit::new();
-        init.with_method(method)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        let request = Request::new_with_init(url, &init).map_err(failed)?;
-        let mut response = Fetch::Request(request).send().await.map_err(failed)?;
-        let retry = response.headers().get("Retry-After").ok().flatten();
-        let text = response.text().await.map_err(failed)?;
-        Ok((response.status_code(), retry, text))
+        let authorization = format!("Bearer {}", self.api_token);
+        let headers = [
+            ("Authorization", authorization.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        let answer = outbound::send(method, url, &headers, Some(body))
+            .await
+            .map_err(|NoAnswer(e)| SinkError::Unavailable(format!("KV bulk API: {e}")))?;
+        Ok((answer.status, answer.retry_after, answer.body))
     }
 
     /// One bulk request for a chunk, waiting out one `Retry-After` when the
