@@ -185,7 +185,7 @@ impl SyncCoordinator {
 
     /// Works on run `run_id` for one invocation.
     pub(super) async fn invoke(&self, run_id: u64) -> Result<Invoked> {
-        let config = self.config();
+        let config = self.config.clone();
         // The lease and budgets hold even when the configuration is broken,
         // so that failure is recorded under a lease like any other.
         let effective = config

@@ -40,6 +40,10 @@ pub struct SyncCoordinator {
     broken: Option<String>,
     /// The BigQuery access token last used, with its service account.
     token: RefCell<Option<(String, AccessToken)>>,
+    /// The configuration, parsed once: vars and secrets are fixed for an
+    /// object's lifetime (changing them deploys a new version). A bad one is
+    /// kept as its message, reported by every run until it is fixed.
+    config: std::result::Result<SyncConfig, String>,
     /// The KV bulk API token's request budget, across invocations.
     bulk_budget: Rc<RefCell<RequestBudget>>,
     /// The next result page, read while the last invocation wrote.
@@ -72,9 +76,11 @@ impl DurableObject for SyncCoordinator {
         if let Some(b) = &broken {
             log(json!({"event": "migration_failed", "error": b}));
         }
+        let config = SyncConfig::from_vars(|name| setting(&env, name)).map_err(|e| e.to_string());
         SyncCoordinator {
             state,
             env,
+            config,
             store: SqliteStore::new(sql),
             broken,
             token: RefCell::new(None),
@@ -124,23 +130,22 @@ impl DurableObject for SyncCoordinator {
     }
 }
 
-impl SyncCoordinator {
-    /// Reads a var, or a secret of the same name (wrangler passes both as
-    /// strings; some users keep a long `SYNC_QUERY` as a secret).
-    fn setting(&self, name: &str) -> Option<String> {
-        self.env
-            .var(name)
-            .map(|v| v.to_string())
-            .or_else(|_| self.env.secret(name).map(|v| v.to_string()))
-            .ok()
-    }
+/// Reads a var, or a secret of the same name (wrangler passes both as
+/// strings; some users keep a long `SYNC_QUERY` as a secret).
+fn setting(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|v| v.to_string()))
+        .ok()
+}
 
-    fn config(&self) -> std::result::Result<SyncConfig, String> {
-        SyncConfig::from_vars(|name| self.setting(name)).map_err(|e| e.to_string())
+impl SyncCoordinator {
+    fn setting(&self, name: &str) -> Option<String> {
+        setting(&self.env, name)
     }
 
     fn interval(&self) -> Micros {
-        self.config().map_or(300, |c| c.interval_seconds) as Micros * MICROS_PER_SECOND
+        self.config.as_ref().map_or(300, |c| c.interval_seconds) as Micros * MICROS_PER_SECOND
     }
 
     /// Sets the alarm to an absolute time (an `i64` would mean an offset).
@@ -193,7 +198,7 @@ impl SyncCoordinator {
         let now = now();
         let state = self.store.state()?;
         let lookback =
-            self.config().map_or(600, |c| c.lookback_seconds) as Micros * MICROS_PER_SECOND;
+            self.config.as_ref().map_or(600, |c| c.lookback_seconds) as Micros * MICROS_PER_SECOND;
         let since = match (state.cursor(), full) {
             (Some(c), false) => c.updated_at - lookback,
             _ => BEGINNING_OF_TIME,
@@ -209,7 +214,7 @@ impl SyncCoordinator {
     /// Whether values written with a TTL are due for a refresh, which needs
     /// a full read of the source (incremental runs do not see old rows).
     fn refresh_due(&self) -> bool {
-        let Ok(config) = self.config() else {
+        let Ok(config) = &self.config else {
             return false;
         };
         if config.kv_expiration_ttl_seconds == 0 {
