@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0002_access_token",
         include_str!("../../migrations/0002_access_token.sql"),
     ),
+    (
+        3,
+        "0003_failed_row_identity",
+        include_str!("../../migrations/0003_failed_row_identity.sql"),
+    ),
 ];
 
 pub fn apply(sql: &SqlStorage, now_micros: i64) -> Result<()> {

@@ -55,7 +55,7 @@ impl SyncCoordinator {
                 recent: failed
                     .into_iter()
                     .map(|f| FailedRowView {
-                        key: Some(f.key),
+                        key: f.key,
                         reason: f.reason,
                         at: to_rfc3339(f.at),
                     })

@@ -116,7 +116,7 @@ impl RunRow {
 
 #[derive(Deserialize)]
 pub struct FailedRow {
-    pub key: String,
+    pub key: Option<String>,
     pub reason: String,
     pub at: i64,
 }
@@ -501,16 +501,17 @@ impl StateStore for SqliteStore {
                 vec![V::from(json.clone())],
             )?;
             exec(
-                "DELETE FROM failed_rows WHERE key IN (SELECT json_extract(value, '$[0]') FROM json_each(?))",
+                "DELETE FROM failed_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?))",
                 vec![V::from(json)],
             )?;
         }
         for q in c.quarantined {
             exec(
-                "INSERT INTO failed_rows (key, reason, at) VALUES (?, ?, ?)
-                 ON CONFLICT (key) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                "INSERT INTO failed_rows (id, key, reason, at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, at = excluded.at",
                 vec![
-                    V::from(q.key.clone().unwrap_or_else(|| "(null key)".into())),
+                    V::from(q.identity()),
+                    q.key.as_deref().map_or(V::Null, V::from),
                     V::from(q.reason.as_str()),
                     int(c.now),
                 ],

@@ -200,6 +200,7 @@ pub fn acknowledge(
                             key: Some(position.key.clone()),
                             position: Some(position.clone()),
                             reason: format!("KV refused the write: {}", sink_message(e)),
+                            digest: None,
                         });
                     }
                 }

@@ -88,6 +88,16 @@ impl<'a> Reader<'a> {
         self.eat_literal(b"null")
     }
 
+    /// Where the reader stands, as a byte offset into the text.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// The text from `start` (an earlier `offset`) to where the reader stands.
+    pub fn text_since(&self, start: usize) -> &'a str {
+        &self.text[start..self.pos]
+    }
+
     /// Nothing but whitespace is left.
     pub fn end(&mut self) -> Result<(), SyntaxError> {
         match self.peek() {

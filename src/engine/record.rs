@@ -60,6 +60,21 @@ pub struct Quarantined {
     pub key: Option<String>,
     pub position: Option<Cursor>,
     pub reason: String,
+    /// A digest of the row as BigQuery sent it, set by the reader: it tells
+    /// apart rows that have no key, so each is counted once.
+    pub digest: Option<ContentHash>,
+}
+
+impl Quarantined {
+    /// What the row is remembered by among failed rows: its key, or for a
+    /// row without one, its digest.
+    pub fn identity(&self) -> String {
+        match (&self.key, self.digest) {
+            (Some(key), _) => key.clone(),
+            (None, Some(digest)) => format!("(no key) {}", digest.to_hex()),
+            (None, None) => "(no key)".into(),
+        }
+    }
 }
 
 impl SourceRecord {
@@ -74,6 +89,7 @@ pub fn to_record(row: DecodedRow) -> Result<SourceRecord, Quarantined> {
         key,
         position,
         reason,
+        digest: None,
     };
     let Some(key) = row.key.filter(|k| !k.is_empty()) else {
         return Err(quarantine(None, None, "key is null or empty".into()));

@@ -12,7 +12,7 @@
 //! that is not JSON of this shape fails the page.
 
 use super::json::{Reader, SyntaxError};
-use super::record::{to_record, Quarantined, SourceRecord};
+use super::record::{to_record, ContentHash, Quarantined, SourceRecord};
 use super::time::Micros;
 use super::typing::{timestamp_from_text, write_string, DecodeError, Field, Schema};
 
@@ -56,17 +56,25 @@ pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<SourceRow>, 
     // Rows of one query are alike in size: size each value like the last.
     let mut capacity = 64;
     loop {
+        r.peek();
+        let start = r.offset();
         let row = read_row(r, &layout, capacity)?;
         capacity = row.row.value.len() + 1;
         let key = row.row.key.clone();
-        rows.push(match row.finish() {
+        let record = match row.finish() {
             Ok(decoded) => to_record(decoded),
             Err(e) => Err(Quarantined {
                 key,
                 position: None,
                 reason: format!("cannot decode row: {e}"),
+                digest: None,
             }),
-        });
+        };
+        // Only a bad row pays for hashing its text.
+        rows.push(record.map_err(|q| Quarantined {
+            digest: Some(ContentHash::of_value(r.text_since(start))),
+            ..q
+        }));
         if !r.next_in(b']')? {
             return Ok(rows);
         }

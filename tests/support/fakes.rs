@@ -395,8 +395,7 @@ impl FakeStore {
     }
 
     fn record_failure(&mut self, q: &Quarantined) {
-        let key = q.key.clone().unwrap_or_else(|| "<null>".into());
-        self.failed.insert(key, q.reason.clone());
+        self.failed.insert(q.identity(), q.reason.clone());
     }
 }
 
