@@ -51,7 +51,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    fn skip_whitespace(&mut self) {
+    pub fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes().get(self.pos) {
             self.pos += 1;
         }

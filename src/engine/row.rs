@@ -56,14 +56,13 @@ pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<SourceRow>, 
     // Rows of one query are alike in size: size each value like the last.
     let mut capacity = 64;
     loop {
-        r.peek();
+        r.skip_whitespace();
         let start = r.offset();
         let row = read_row(r, &layout, capacity)?;
         capacity = row.row.value.len() + 1;
-        let key = row.row.key.clone();
         let record = match row.finish() {
             Ok(decoded) => to_record(decoded),
-            Err(e) => Err(Quarantined {
+            Err((key, e)) => Err(Quarantined {
                 key,
                 position: None,
                 reason: format!("cannot decode row: {e}"),
@@ -87,7 +86,7 @@ pub fn decode_row(schema: &Schema, row_json: &str) -> Result<DecodedRow, DecodeE
     let row = read_row(&mut r, &Layout::of(schema), 0)
         .and_then(|row| r.end().map(|()| row))
         .map_err(|e| DecodeError(format!("not a BigQuery row: {e}")))?;
-    row.finish()
+    row.finish().map_err(|(_, e)| e)
 }
 
 /// What a top-level column is to kv-sync.
@@ -138,9 +137,10 @@ impl RowState {
         self.error.get_or_insert(e);
     }
 
-    fn finish(mut self) -> Result<DecodedRow, DecodeError> {
+    /// The decoded row, or its key (all a quarantine can show) and why not.
+    fn finish(mut self) -> Result<DecodedRow, (Option<String>, DecodeError)> {
         match self.error {
-            Some(e) => Err(e),
+            Some(e) => Err((self.row.key, e)),
             None => {
                 self.row.value.push('}');
                 Ok(self.row)
@@ -217,14 +217,14 @@ fn read_cells(
     Ok(())
 }
 
-/// `{"v":…}` around a cell: calls `cell` with the reader at the value, or
-/// with `None` when the wrapper has no `v` (a null).
+/// `{"v":…}` around a cell: calls `cell` with the reader at the value and
+/// `true`, or with `false` when the wrapper has no `v` (a null).
 fn read_wrapped<'a, T>(
     r: &mut Reader<'a>,
     cell: impl FnOnce(&mut Reader<'a>, bool) -> Result<T, SyntaxError>,
 ) -> Result<T, SyntaxError> {
     // `Err` holds the reader of the cell until `v` is met, `Ok` its result.
-    r.peek();
+    r.skip_whitespace();
     let (mut cell, mut more) = if r.eat_literal(br#"{"v":"#) {
         // BigQuery's own form, read without looking at member names.
         (Ok(cell(r, true)?), r.next_in(b'}')?)

@@ -17,7 +17,6 @@ pub(super) enum Scalar<'a> {
 impl<'a> Scalar<'a> {
     pub(super) fn read(r: &mut Reader<'a>) -> Result<Self, SyntaxError> {
         Ok(match r.peek() {
-            Some(b'"') => Scalar::Text(r.string()?),
             Some(b'[') => {
                 r.skip()?;
                 Scalar::Other("a REPEATED list")
@@ -26,11 +25,23 @@ impl<'a> Scalar<'a> {
                 r.skip()?;
                 Scalar::Other("a RECORD")
             }
-            _ if r.eat_null() => Scalar::Null,
-            // Not BigQuery's form, but a number or boolean is unambiguous.
-            _ => Scalar::Text(Cow::Borrowed(r.skip()?)),
+            _ => match scalar_text(r)? {
+                Some(text) => Scalar::Text(text),
+                None => Scalar::Null,
+            },
         })
     }
+}
+
+/// A value that is neither a list nor an object: its text, or `None` for
+/// null.
+fn scalar_text<'a>(r: &mut Reader<'a>) -> Result<Option<Cow<'a, str>>, SyntaxError> {
+    Ok(match r.peek() {
+        Some(b'"') => Some(r.string()?),
+        _ if r.eat_null() => None,
+        // Not BigQuery's form, but a number or boolean is unambiguous.
+        _ => Some(Cow::Borrowed(r.skip()?)),
+    })
 }
 
 /// The outcome of typing one cell: `Err` quarantines the row.
@@ -74,24 +85,21 @@ pub(super) fn read_value(
             Ok(Err(DecodeError(what)))
         }
         _ => {
-            let text = match Scalar::read(r)? {
-                Scalar::Null => {
+            let text = match scalar_text(r)? {
+                None => {
                     out.push_str(null_of(field, element));
                     return Ok(Ok(()));
                 }
                 // The reader borrows only strings without escapes, so
                 // without quotes, backslashes or control characters: they
                 // are already a JSON string's contents.
-                Scalar::Text(Cow::Borrowed(text))
-                    if field.class == Class::Text && !list_expected =>
-                {
+                Some(Cow::Borrowed(text)) if field.class == Class::Text && !list_expected => {
                     out.push('"');
                     out.push_str(text);
                     out.push('"');
                     return Ok(Ok(()));
                 }
-                Scalar::Text(text) => text,
-                Scalar::Other(_) => unreachable!("lists and records are handled above"),
+                Some(text) => text,
             };
             Ok(if list_expected {
                 Err(DecodeError(format!(
