@@ -44,27 +44,22 @@ impl QueryBody {
         let mut page = QueryBody::default();
         let mut schema: Option<Schema> = None;
         let mut early_rows = None;
-        r.expect(b'{')?;
-        if !r.eat(b'}') {
-            loop {
-                match (r.member_name()?.as_ref(), &schema) {
-                    ("rows", Some(schema)) => page.rows = read_rows(&mut r, schema)?,
-                    ("rows", None) => early_rows = Some(r.skip()?),
-                    ("schema", _) => schema = r.parse()?,
-                    ("jobReference", _) => page.job_reference = r.parse()?,
-                    ("jobComplete", _) => page.job_complete = r.parse()?,
-                    ("totalRows", _) => page.total_rows = r.parse()?,
-                    ("pageToken", _) => page.page_token = r.parse()?,
-                    ("errors", _) => page.errors = r.parse::<Option<_>>()?.unwrap_or_default(),
-                    _ => {
-                        r.skip()?;
-                    }
-                }
-                if !r.next_in(b'}')? {
-                    break;
+        r.object(|r, name| {
+            match (name, &schema) {
+                ("rows", Some(schema)) => page.rows = read_rows(r, schema)?,
+                ("rows", None) => early_rows = Some(r.skip()?),
+                ("schema", _) => schema = r.parse()?,
+                ("jobReference", _) => page.job_reference = r.parse()?,
+                ("jobComplete", _) => page.job_complete = r.parse()?,
+                ("totalRows", _) => page.total_rows = r.parse()?,
+                ("pageToken", _) => page.page_token = r.parse()?,
+                ("errors", _) => page.errors = r.parse::<Option<_>>()?.unwrap_or_default(),
+                _ => {
+                    r.skip()?;
                 }
             }
-        }
+            Ok(())
+        })?;
         r.end()?;
         if let Some(rows) = early_rows {
             page.rows = match &schema {

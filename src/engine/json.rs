@@ -165,6 +165,44 @@ impl<'a> Reader<'a> {
         Ok(false)
     }
 
+    /// Reads `[…]`, calling `element` with the reader at each element.
+    #[inline]
+    pub fn list(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Result<(), SyntaxError>,
+    ) -> Result<(), SyntaxError> {
+        self.expect(b'[')?;
+        if self.eat(b']') {
+            return Ok(());
+        }
+        loop {
+            element(self)?;
+            if !self.next_in(b']')? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads `{…}`, calling `member` with each member's name and the reader
+    /// at its value, which `member` must read or `skip`.
+    #[inline]
+    pub fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &str) -> Result<(), SyntaxError>,
+    ) -> Result<(), SyntaxError> {
+        self.expect(b'{')?;
+        if self.eat(b'}') {
+            return Ok(());
+        }
+        loop {
+            let name = self.member_name()?;
+            member(self, &name)?;
+            if !self.next_in(b'}')? {
+                return Ok(());
+            }
+        }
+    }
+
     /// Reads the next value as `T` with serde_json, and moves past it.
     pub fn parse<T: Deserialize<'a>>(&mut self) -> Result<T, SyntaxError> {
         self.skip_whitespace();

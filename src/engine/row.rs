@@ -49,13 +49,9 @@ pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<SourceRow>, 
     if r.eat_null() {
         return Ok(rows);
     }
-    r.expect(b'[')?;
-    if r.eat(b']') {
-        return Ok(rows);
-    }
     // Rows of one query are alike in size: size each value like the last.
     let mut capacity = 64;
-    loop {
+    r.list(|r| {
         r.skip_whitespace();
         let start = r.offset();
         let row = read_row(r, &layout, capacity)?;
@@ -74,10 +70,9 @@ pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<SourceRow>, 
             digest: Some(ContentHash::of_value(r.text_since(start))),
             ..q
         }));
-        if !r.next_in(b']')? {
-            return Ok(rows);
-        }
-    }
+        Ok(())
+    })?;
+    Ok(rows)
 }
 
 /// Decodes one `{"f":[…]}` row: the typing rules without the record rules.
@@ -166,21 +161,15 @@ fn read_row(
         },
         error: Some(DecodeError("the row has no \"f\" list".into())),
     };
-    r.expect(b'{')?;
-    if r.eat(b'}') {
-        return Ok(row);
-    }
-    loop {
-        if r.member_name()? == "f" {
+    r.object(|r, name| {
+        if name == "f" {
             row.error = None;
-            read_cells(r, layout, &mut row)?;
+            read_cells(r, layout, &mut row)
         } else {
-            r.skip()?;
+            r.skip().map(drop)
         }
-        if !r.next_in(b'}')? {
-            return Ok(row);
-        }
-    }
+    })?;
+    Ok(row)
 }
 
 /// The row's `[{"v":…},…]`, one cell per schema field.
@@ -191,21 +180,16 @@ fn read_cells(
 ) -> Result<(), SyntaxError> {
     let columns = &layout.columns;
     let mut cells = 0;
-    r.expect(b'[')?;
-    if !r.eat(b']') {
-        loop {
-            match columns.get(cells) {
-                Some(role) => read_wrapped(r, |r, v| top_cell(r, v, role, row))?,
-                None => {
-                    r.skip()?;
-                }
-            }
-            cells += 1;
-            if !r.next_in(b']')? {
-                break;
+    r.list(|r| {
+        match columns.get(cells) {
+            Some(role) => read_wrapped(r, |r, v| top_cell(r, v, role, row))?,
+            None => {
+                r.skip()?;
             }
         }
-    }
+        cells += 1;
+        Ok(())
+    })?;
     if cells != columns.len() {
         // A cell count that disagrees with the schema outranks any cell
         // error: every column name in the row would be a guess.

@@ -117,29 +117,27 @@ pub(super) fn read_value(
 /// A REPEATED value: `[{"v":…},…]`.
 fn read_list(r: &mut Reader<'_>, field: &Field, out: &mut String) -> Result<Typed, SyntaxError> {
     let mut typed = Ok(());
-    r.expect(b'[')?;
     out.push('[');
-    if !r.eat(b']') {
-        let mut first = true;
-        loop {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            let item = super::read_wrapped(r, |r, present| {
-                if present {
-                    read_value(r, field, true, out)
-                } else {
-                    out.push_str("null");
-                    Ok(Ok(()))
-                }
-            })?;
-            typed = typed.and(item);
-            if !r.next_in(b']')? {
-                break;
-            }
+    let mut first = true;
+    r.list(|r| {
+        if !first {
+            out.push(',');
         }
-    }
+        first = false;
+        let item = super::read_wrapped(r, |r, present| {
+            if present {
+                read_value(r, field, true, out)
+            } else {
+                out.push_str("null");
+                Ok(Ok(()))
+            }
+        })?;
+        // The first error is the one reported.
+        if typed.is_ok() {
+            typed = item;
+        }
+        Ok(())
+    })?;
     out.push(']');
     Ok(typed)
 }
@@ -152,20 +150,15 @@ fn read_record(
     out: &mut String,
 ) -> Result<Typed, SyntaxError> {
     let mut typed = Err(DecodeError("RECORD value has no \"f\" list".into()));
-    r.expect(b'{')?;
     out.push('{');
-    if !r.eat(b'}') {
-        loop {
-            if r.member_name()? == "f" {
-                typed = read_record_cells(r, fields, out)?;
-            } else {
-                r.skip()?;
-            }
-            if !r.next_in(b'}')? {
-                break;
-            }
+    r.object(|r, name| {
+        if name == "f" {
+            typed = read_record_cells(r, fields, out)?;
+            Ok(())
+        } else {
+            r.skip().map(drop)
         }
-    }
+    })?;
     out.push('}');
     Ok(typed)
 }
@@ -176,37 +169,31 @@ fn read_record_cells(
     out: &mut String,
 ) -> Result<Typed, SyntaxError> {
     let mut typed = Ok(());
-    r.expect(b'[')?;
-    if r.eat(b']') {
-        return Ok(typed);
-    }
     let mut fields = fields.iter();
     let mut first = true;
-    loop {
-        match fields.next() {
-            Some(field) => {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                write_string(out, &field.name);
-                out.push(':');
-                let cell = super::read_wrapped(r, |r, present| {
-                    if present {
-                        read_value(r, field, false, out)
-                    } else {
-                        out.push_str(null_of(field, false));
-                        Ok(Ok(()))
-                    }
-                })?;
-                typed = typed.and(cell.map_err(|e| in_field(&field.name, e)));
-            }
-            None => {
-                r.skip()?;
-            }
+    r.list(|r| {
+        // Cells beyond the sub-fields are skipped.
+        let Some(field) = fields.next() else {
+            return r.skip().map(drop);
+        };
+        if !first {
+            out.push(',');
         }
-        if !r.next_in(b']')? {
-            return Ok(typed);
+        first = false;
+        write_string(out, &field.name);
+        out.push(':');
+        let cell = super::read_wrapped(r, |r, present| {
+            if present {
+                read_value(r, field, false, out)
+            } else {
+                out.push_str(null_of(field, false));
+                Ok(Ok(()))
+            }
+        })?;
+        if typed.is_ok() {
+            typed = cell.map_err(|e| in_field(&field.name, e));
         }
-    }
+        Ok(())
+    })?;
+    Ok(typed)
 }
