@@ -228,7 +228,7 @@ impl SyncCoordinator {
                        "rows_read": progress.counters.rows_read, "total_rows": progress.total_rows}),
             );
         }
-        let mut store = super::store::SqliteStore::new(self.state.storage().sql());
+        let mut store = &self.store;
         let mut report = Engine {
             warehouse: &mut setup.warehouse,
             sink: &mut setup.sink,

@@ -200,26 +200,20 @@ impl SqliteStore {
                 vec![V::from(trigger.as_str()), int(now)],
             )
             .map_err(storage)?;
-        #[derive(Deserialize)]
-        struct Id {
-            id: i64,
-        }
-        let id: Id = self
-            .sql
-            .exec("SELECT last_insert_rowid() AS id", None)
-            .and_then(|c| c.one())
-            .map_err(storage)?;
-        let progress = RunProgress::new(id.id as u64, since);
+        let id = self
+            .scalar("SELECT last_insert_rowid() AS v")?
+            .ok_or_else(|| StoreError::Storage("the new run got no id".into()))?;
+        let progress = RunProgress::new(id as u64, since);
         self.sql
             .exec(
                 "UPDATE runs SET checkpoint = ? WHERE id = ?",
-                vec![V::from(to_json(&progress)?), int(id.id)],
+                vec![V::from(to_json(&progress)?), int(id)],
             )
             .map_err(storage)?;
         self.sql
             .exec(
                 "UPDATE sync_state SET active_run_id = ? WHERE id = 1",
-                vec![int(id.id)],
+                vec![int(id)],
             )
             .map_err(storage)?;
         Ok(progress)
@@ -360,16 +354,22 @@ impl SqliteStore {
         Ok(Some(state.queued_full != 0))
     }
 
-    pub fn failed_rows(&self, limit: u32) -> Result<(u64, Vec<FailedRow>), StoreError> {
+    /// The one integer a query selects `AS v` (NULL is `None`).
+    fn scalar(&self, query: &str) -> Result<Option<i64>, StoreError> {
         #[derive(Deserialize)]
-        struct Count {
-            n: i64,
+        struct Scalar {
+            v: Option<i64>,
         }
-        let count: Count = self
+        let row: Scalar = self
             .sql
-            .exec("SELECT COUNT(*) AS n FROM failed_rows", None)
+            .exec(query, None)
             .and_then(|c| c.one())
             .map_err(storage)?;
+        Ok(row.v)
+    }
+
+    pub fn failed_rows(&self, limit: u32) -> Result<(u64, Vec<FailedRow>), StoreError> {
+        let count = self.scalar("SELECT COUNT(*) AS v FROM failed_rows")?;
         let recent = self
             .sql
             .exec(
@@ -378,21 +378,12 @@ impl SqliteStore {
             )
             .and_then(|c| c.to_array())
             .map_err(storage)?;
-        Ok((count.n as u64, recent))
+        Ok((count.unwrap_or(0) as u64, recent))
     }
 
     /// The oldest write time among stored hashes (for TTL refresh runs).
     pub fn oldest_write(&self) -> Result<Option<Micros>, StoreError> {
-        #[derive(Deserialize)]
-        struct Oldest {
-            at: Option<i64>,
-        }
-        let o: Oldest = self
-            .sql
-            .exec("SELECT MIN(written_at) AS at FROM key_hashes", None)
-            .and_then(|c| c.one())
-            .map_err(storage)?;
-        Ok(o.at)
+        self.scalar("SELECT MIN(written_at) AS v FROM key_hashes")
     }
 }
 
@@ -431,7 +422,9 @@ fn to_json(progress: &RunProgress) -> Result<String, StoreError> {
     serde_json::to_string(progress).map_err(|e| StoreError::Storage(e.to_string()))
 }
 
-impl StateStore for SqliteStore {
+/// Implemented on a shared reference: the store holds no state of its own
+/// (SQLite does), so the coordinator lends the engine the one it has.
+impl StateStore for &SqliteStore {
     fn stored_hashes(&self, keys: &[&str]) -> Result<Vec<Option<StoredHash>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
