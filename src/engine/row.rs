@@ -75,15 +75,6 @@ pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<SourceRow>, 
     Ok(rows)
 }
 
-/// Decodes one `{"f":[…]}` row: the typing rules without the record rules.
-pub fn decode_row(schema: &Schema, row_json: &str) -> Result<DecodedRow, DecodeError> {
-    let mut r = Reader::new(row_json);
-    let row = read_row(&mut r, &Layout::of(schema), 0)
-        .and_then(|row| r.end().map(|()| row))
-        .map_err(|e| DecodeError(format!("not a BigQuery row: {e}")))?;
-    row.finish().map_err(|(_, e)| e)
-}
-
 /// What a top-level column is to kv-sync.
 enum Role<'s> {
     Key,

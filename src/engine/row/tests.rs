@@ -1,9 +1,19 @@
 use super::*;
 use serde_json::{json, Value};
 
+/// Decodes one `{"f":[…]}` row given as text: the typing rules without the
+/// record rules.
+fn decode_text(schema: &Schema, row_json: &str) -> Result<DecodedRow, DecodeError> {
+    let mut r = Reader::new(row_json);
+    let row = read_row(&mut r, &Layout::of(schema), 0)
+        .and_then(|row| r.end().map(|()| row))
+        .map_err(|e| DecodeError(format!("not a BigQuery row: {e}")))?;
+    row.finish().map_err(|(_, e)| e)
+}
+
 /// Decodes a row written as JSON, as BigQuery sends it.
 fn decode_row(schema: &Schema, row: &Value) -> Result<DecodedRow, DecodeError> {
-    super::decode_row(schema, &row.to_string())
+    decode_text(schema, &row.to_string())
 }
 
 fn schema(v: Value) -> Schema {
@@ -145,8 +155,8 @@ fn any_spelling_of_the_same_json_decodes_the_same() {
     // kv-sync does not read, and a `v` that is not first in its cell.
     let spelled = "{ \"extra\" : [1, {\"v\": 2}] ,\n \"f\" : [ {\"\\u0076\" : \"k\"} , {\"x\": null, \"v\": \"5\"},\
         {\"v\":\"a \\\"b\\\"\"} , { \"v\" : [ { \"v\" : \"x\" } ] } , {\"v\":{ \"f\" : [ {\"v\":\"7\"} ] , \"g\": {} }} ] }";
-    let a = super::decode_row(&s, compact).unwrap();
-    let b = super::decode_row(&s, spelled).unwrap();
+    let a = decode_text(&s, compact).unwrap();
+    let b = decode_text(&s, spelled).unwrap();
     assert_eq!(a, b);
     assert_eq!(
         serde_json::from_str::<Value>(&a.value).unwrap(),
@@ -157,7 +167,7 @@ fn any_spelling_of_the_same_json_decodes_the_same() {
 #[test]
 fn a_cell_without_v_is_null() {
     let s = two_column_schema();
-    let d = super::decode_row(&s, r#"{"f":[{"v":"k"},{"v":"5"},{},{},{}]}"#).unwrap();
+    let d = decode_text(&s, r#"{"f":[{"v":"k"},{"v":"5"},{},{},{}]}"#).unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(&d.value).unwrap(),
         json!({"note": null, "tags": [], "owner": null})
