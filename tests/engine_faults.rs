@@ -1,18 +1,22 @@
 //! Crash-safety of the engine, given/when/then:
 //! given a source and a run, when a fault strikes at any step (after the
-//! query, mid-batch, after a KV write whose answer was lost, during the
-//! checkpoint), then recovery from the stored checkpoint ends with KV exactly
-//! equal to the source, and at most the unacknowledged writes are repeated.
+//! query, mid-batch, after a KV write whose answer was lost, at the end of a
+//! checkpoint's transaction), then recovery from the stored checkpoint ends
+//! with KV exactly equal to the source, and at most the unacknowledged
+//! writes are repeated.
 
 mod support;
 
 use std::cell::Cell;
 use std::rc::Rc;
 
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
 use kv_sync::engine::config::SyncConfig;
 use kv_sync::engine::limits::RunLimits;
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
-use support::fakes::{Faults, SourceRow};
+use support::fakes::{Faults, Lead};
 use support::rng::Rng;
 use support::{block_on, World};
 
@@ -38,7 +42,7 @@ fn assert_kv_equals_source(world: &World, context: &str) {
 /// A source of `n` rows over a few timestamps (many ties), some deleted.
 fn seed_source(world: &mut World, rng: &mut Rng, n: usize, base: Micros) {
     for i in 0..n {
-        let mut row = SourceRow::new(
+        let mut row = Lead::new(
             &format!("k{:04}", rng.range(0, n as u64 * 2)),
             base + SECOND * rng.range(0, 5) as i64,
             ["Ada", "Grace", "Linus"][i % 3],
@@ -66,20 +70,27 @@ fn mutate_source(world: &mut World, rng: &mut Rng, n: usize) {
         } else {
             format!("n{:04}", rng.range(0, 9_999))
         };
-        let mut row = SourceRow::new(&key, updated_at, "Edsger", rng.range(0, 1_000) as i64);
+        let mut row = Lead::new(&key, updated_at, "Edsger", rng.range(0, 1_000) as i64);
         row.deleted = rng.chance(0.15);
         world.warehouse.upsert(row);
     }
 }
 
-fn scenario_limits(rng: &mut Rng) -> RunLimits {
-    let base = RunLimits::from_config(&SyncConfig::from_vars(|_| None).unwrap());
+fn limits(page_rows: u32, batch_rows: usize, max_kv_requests: u32) -> RunLimits {
     RunLimits {
-        page_rows: rng.range(1, 40) as u32,
-        batch_rows: rng.range(1, 15) as usize,
-        max_kv_writes: rng.range(1, 30) as u32,
-        ..base
+        page_rows,
+        batch_rows,
+        max_kv_requests,
+        ..RunLimits::from_config(&SyncConfig::default())
     }
+}
+
+fn scenario_limits(rng: &mut Rng) -> RunLimits {
+    limits(
+        rng.range(1, 40) as u32,
+        rng.range(1, 15) as usize,
+        rng.range(1, 30) as u32,
+    )
 }
 
 /// Two syncs (initial import, then changes) under the given faults.
@@ -91,15 +102,22 @@ fn two_syncs(world: &mut World, rng: &mut Rng, rows: usize) {
     block_on(world.sync(false));
 }
 
+/// Faults that strike exactly at step `at` of a counter shared by the
+/// warehouse, KV and the store.
+fn crash_at(world: &mut World, at: u64) -> Rc<Cell<u64>> {
+    let steps = Rc::new(Cell::new(0));
+    world.warehouse.faults = Faults::at_step(steps.clone(), at, 1);
+    world.kv.faults = Faults::at_step(steps.clone(), at, 2 + at);
+    *world.store.sql().faults.borrow_mut() = Faults::at_step(steps.clone(), at, 3);
+    steps
+}
+
 #[test]
 fn a_crash_at_every_step_of_a_run_loses_nothing() {
     // Given a scenario, count the fault points a clean pass goes through.
     let clean = {
         let mut world = World::new(scenario_limits(&mut Rng::new(7)));
-        let steps = Rc::new(Cell::new(0));
-        world.warehouse.faults = Faults::at_step(steps.clone(), u64::MAX, 1);
-        world.kv.faults = Faults::at_step(steps.clone(), u64::MAX, 2);
-        world.store.faults = Faults::at_step(steps.clone(), u64::MAX, 3);
+        let steps = crash_at(&mut world, u64::MAX);
         two_syncs(&mut world, &mut Rng::new(99), 60);
         assert_kv_equals_source(&world, "clean");
         steps.get()
@@ -111,46 +129,96 @@ fn a_crash_at_every_step_of_a_run_loses_nothing() {
     // When the run crashes at step k, for every k, then recovery is exact.
     for k in 0..clean {
         let mut world = World::new(scenario_limits(&mut Rng::new(7)));
-        let steps = Rc::new(Cell::new(0));
-        world.warehouse.faults = Faults::at_step(steps.clone(), k, 1);
-        world.kv.faults = Faults::at_step(steps.clone(), k, 2 + k);
-        world.store.faults = Faults::at_step(steps.clone(), k, 3);
+        crash_at(&mut world, k);
         two_syncs(&mut world, &mut Rng::new(99), 60);
         assert_kv_equals_source(&world, &format!("crash at step {k}"));
     }
 }
 
+/// One random scenario: the limits, the fault rate, and the seeds of the
+/// source's contents and of the faults. proptest shrinks a failing one
+/// toward the smallest source and the simplest limits.
+#[derive(Clone, Debug)]
+struct Scenario {
+    page_rows: u32,
+    batch_rows: usize,
+    max_kv_requests: u32,
+    fault_rate: f64,
+    rows: usize,
+    source_seed: u64,
+    fault_seed: u64,
+}
+
+fn scenarios() -> impl Strategy<Value = Scenario> {
+    (
+        1..=40u32,
+        1..=15usize,
+        1..=30u32,
+        prop::sample::select(vec![0.0, 0.05, 0.2]),
+        0..=120usize,
+        any::<u64>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(
+                page_rows,
+                batch_rows,
+                max_kv_requests,
+                fault_rate,
+                rows,
+                source_seed,
+                fault_seed,
+            )| Scenario {
+                page_rows,
+                batch_rows,
+                max_kv_requests,
+                fault_rate,
+                rows,
+                source_seed,
+                fault_seed,
+            },
+        )
+}
+
 #[test]
 fn a_thousand_random_scenarios_with_faults_end_with_kv_equal_to_the_source() {
-    let mut faults_seen = 0;
-    for seed in 0..1_000u64 {
-        let mut rng = Rng::new(seed);
-        let mut world = World::new(scenario_limits(&mut rng));
-        let p = [0.0, 0.05, 0.2][seed as usize % 3];
-        world.warehouse.faults = Faults::new(seed * 3 + 1, p);
-        world.kv.faults = Faults::new(seed * 3 + 2, p);
-        world.store.faults = Faults::new(seed * 3 + 3, p);
-        let rows = rng.range(0, 120) as usize;
-        two_syncs(&mut world, &mut rng, rows);
-        assert_kv_equals_source(&world, &format!("seed {seed}"));
-        // And with nothing changed, a further run writes nothing.
-        world.warehouse.faults.p = 0.0;
-        world.kv.faults.p = 0.0;
-        world.store.faults.p = 0.0;
-        let writes = world.kv.writes();
-        block_on(world.sync(false));
-        assert_eq!(
-            world.kv.writes(),
-            writes,
-            "seed {seed}: an idle re-run wrote"
-        );
-        faults_seen += world.warehouse.faults.injected
-            + world.kv.faults.injected
-            + world.store.faults.injected;
-    }
+    let faults_seen = Cell::new(0);
+    let config = Config {
+        cases: 1_000,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    TestRunner::new(config)
+        .run(&scenarios(), |s| {
+            let mut world = World::new(limits(s.page_rows, s.batch_rows, s.max_kv_requests));
+            let seed = s.fault_seed;
+            world.warehouse.faults =
+                Faults::new(seed.wrapping_mul(3).wrapping_add(1), s.fault_rate);
+            world.kv.faults = Faults::new(seed.wrapping_mul(3).wrapping_add(2), s.fault_rate);
+            *world.store.sql().faults.borrow_mut() =
+                Faults::new(seed.wrapping_mul(3).wrapping_add(3), s.fault_rate);
+            two_syncs(&mut world, &mut Rng::new(s.source_seed), s.rows);
+            assert_kv_equals_source(&world, &format!("{s:?}"));
+            // And with nothing changed, a further run writes nothing.
+            world.warehouse.faults.p = 0.0;
+            world.kv.faults.p = 0.0;
+            world.store.sql().faults.borrow_mut().p = 0.0;
+            let writes = world.kv.writes();
+            block_on(world.sync(false));
+            prop_assert_eq!(world.kv.writes(), writes, "an idle re-run wrote");
+            faults_seen.set(
+                faults_seen.get()
+                    + world.warehouse.faults.injected
+                    + world.kv.faults.injected
+                    + world.store.sql().faults.borrow().injected,
+            );
+            Ok(())
+        })
+        .unwrap();
     assert!(
-        faults_seen > 1_000,
-        "faults were really injected ({faults_seen})"
+        faults_seen.get() > 1_000,
+        "faults were really injected ({})",
+        faults_seen.get()
     );
 }
 

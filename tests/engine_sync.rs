@@ -6,25 +6,24 @@ mod support;
 use kv_sync::engine::config::SyncConfig;
 use kv_sync::engine::cursor::Cursor;
 use kv_sync::engine::error::{RunError, StoreError, WarehouseError};
-use kv_sync::engine::lease::RunLease;
 use kv_sync::engine::limits::RunLimits;
-use kv_sync::engine::run::{Engine, Outcome, Pause, Waited};
+use kv_sync::engine::run::{Engine, Outcome, Pause, Ports, RunSpec};
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
 use serde_json::json;
-use support::fakes::SourceRow;
+use support::fakes::Lead;
 use support::{block_on, World, QUERY};
 
 const SECOND: Micros = MICROS_PER_SECOND;
 
 fn limits() -> RunLimits {
-    RunLimits::from_config(&SyncConfig::from_vars(|_| None).unwrap())
+    RunLimits::from_config(&SyncConfig::default())
 }
 
-fn small_limits(page_rows: u32, batch_rows: usize, max_kv_writes: u32) -> RunLimits {
+fn small_limits(page_rows: u32, batch_rows: usize, max_kv_requests: u32) -> RunLimits {
     RunLimits {
         page_rows,
         batch_rows,
-        max_kv_writes,
+        max_kv_requests,
         ..limits()
     }
 }
@@ -58,7 +57,7 @@ fn ten_thousand_rows_sharing_one_updated_at_sync_completely() {
     for i in 0..10_000 {
         world
             .warehouse
-            .upsert(SourceRow::new(&key(i), t, "Ada", i as i64));
+            .upsert(Lead::new(&key(i), t, "Ada", i as i64));
     }
     // When the run goes to completion across invocations,
     let invocations = block_on(world.sync(false));
@@ -78,7 +77,7 @@ fn a_re_run_with_nothing_changed_makes_no_kv_writes() {
     for i in 0..100 {
         world
             .warehouse
-            .upsert(SourceRow::new(&key(i), SECOND * (i as i64), "x", 1));
+            .upsert(Lead::new(&key(i), SECOND * (i as i64), "x", 1));
     }
     block_on(world.sync(false));
     let writes = world.kv.writes();
@@ -89,21 +88,20 @@ fn a_re_run_with_nothing_changed_makes_no_kv_writes() {
         writes,
         "unchanged values are not rewritten"
     );
-    let progress = world.store.run.clone();
-    assert!(progress.is_none());
+    assert!(world.state().active_run.is_none());
 }
 
 #[test]
 fn rows_that_land_late_inside_the_lookback_are_caught() {
     let mut world = World::new(limits());
     let now = world.clock.now_micros();
-    world.warehouse.upsert(SourceRow::new("a", now, "first", 1));
+    world.warehouse.upsert(Lead::new("a", now, "first", 1));
     block_on(world.sync(false));
     // A row stamped 5 minutes before the cursor appears only now (a slow
     // pipeline upstream); the lookback is 10 minutes.
     world
         .warehouse
-        .upsert(SourceRow::new("late", now - 300 * SECOND, "late", 2));
+        .upsert(Lead::new("late", now - 300 * SECOND, "late", 2));
     block_on(world.sync(false));
     assert_eq!(
         world.kv.value("late"),
@@ -124,15 +122,13 @@ fn rows_that_land_late_inside_the_lookback_are_caught() {
 fn changed_rows_are_rewritten_and_deleted_rows_removed() {
     let mut world = World::new(limits());
     for i in 0..10 {
-        world
-            .warehouse
-            .upsert(SourceRow::new(&key(i), SECOND, "v1", 1));
+        world.warehouse.upsert(Lead::new(&key(i), SECOND, "v1", 1));
     }
     block_on(world.sync(false));
     world
         .warehouse
-        .upsert(SourceRow::new(&key(3), 2 * SECOND, "v2", 2));
-    let mut gone = SourceRow::new(&key(4), 2 * SECOND, "v1", 1);
+        .upsert(Lead::new(&key(3), 2 * SECOND, "v2", 2));
+    let mut gone = Lead::new(&key(4), 2 * SECOND, "v1", 1);
     gone.deleted = true;
     world.warehouse.upsert(gone);
     let before = world.kv.writes();
@@ -147,21 +143,19 @@ fn changed_rows_are_rewritten_and_deleted_rows_removed() {
 #[test]
 fn bad_rows_are_quarantined_and_do_not_block_the_cursor() {
     let mut world = World::new(small_limits(3, 2, 1_000));
-    world
-        .warehouse
-        .upsert(SourceRow::new("ok-1", SECOND, "a", 1));
+    world.warehouse.upsert(Lead::new("ok-1", SECOND, "a", 1));
     for visits in [1, 2] {
-        world.warehouse.upsert(SourceRow {
+        world.warehouse.upsert(Lead {
             key: None,
-            ..SourceRow::new("x", 2 * SECOND, "a", visits)
+            ..Lead::new("x", 2 * SECOND, "a", visits)
         });
     }
     world
         .warehouse
-        .upsert(SourceRow::new(&"k".repeat(600), 3 * SECOND, "a", 1));
+        .upsert(Lead::new(&"k".repeat(600), 3 * SECOND, "a", 1));
     world
         .warehouse
-        .upsert(SourceRow::new("ok-2", 4 * SECOND, "a", 1));
+        .upsert(Lead::new("ok-2", 4 * SECOND, "a", 1));
     block_on(world.sync(false));
     assert_eq!(
         world.kv.value("ok-2"),
@@ -171,7 +165,7 @@ fn bad_rows_are_quarantined_and_do_not_block_the_cursor() {
     // Each bad row is one failed row, the two without a key included, and
     // reading them again does not count them twice.
     block_on(world.sync(false));
-    let failed = &world.store.failed;
+    let failed = &world.failed_rows();
     assert_eq!(failed.len(), 3, "{failed:?}");
     let keyless: Vec<_> = failed
         .iter()
@@ -190,7 +184,7 @@ fn values_are_refreshed_before_their_ttl_expires() {
         refresh_after: Some(3_600 * SECOND),
         ..limits()
     });
-    world.warehouse.upsert(SourceRow::new("a", SECOND, "x", 1));
+    world.warehouse.upsert(Lead::new("a", SECOND, "x", 1));
     block_on(world.sync(false));
     block_on(world.sync(true));
     assert_eq!(world.kv.writes(), 1, "fresh values are not rewritten");
@@ -203,9 +197,7 @@ fn values_are_refreshed_before_their_ttl_expires() {
 fn budgets_pause_and_the_next_invocation_continues() {
     let mut world = World::new(small_limits(1_000, 100, 250));
     for i in 0..1_000 {
-        world
-            .warehouse
-            .upsert(SourceRow::new(&key(i), SECOND, "x", 1));
+        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
     world.start_run(false);
     let report = block_on(world.invoke());
@@ -215,7 +207,7 @@ fn budgets_pause_and_the_next_invocation_continues() {
     assert_eq!(world.kv.writes(), 250);
     // Time: a clock that moves 1 s per reading runs out of a 25 s budget.
     world.clock.tick.set(SECOND);
-    world.limits.max_kv_writes = 1_000_000;
+    world.limits.max_kv_requests = 1_000_000;
     world.limits.batch_rows = 10;
     let report = block_on(world.invoke());
     assert_eq!(report.outcome, Outcome::Paused(Pause::TimeBudget));
@@ -231,7 +223,7 @@ fn expired_results_are_re_queried_from_the_last_position() {
     for i in 0..500 {
         world
             .warehouse
-            .upsert(SourceRow::new(&key(i), SECOND * (i as i64 % 7), "x", 1));
+            .upsert(Lead::new(&key(i), SECOND * (i as i64 % 7), "x", 1));
     }
     world.start_run(false);
     let first = block_on(world.invoke());
@@ -251,7 +243,7 @@ fn a_query_that_never_completes_fails_clearly_and_the_next_run_starts_a_new_job(
         query_deadline: 60 * SECOND,
         ..limits()
     });
-    world.warehouse.upsert(SourceRow::new("a", SECOND, "x", 1));
+    world.warehouse.upsert(Lead::new("a", SECOND, "x", 1));
     world.warehouse.polls_before_complete = u32::MAX;
     world.clock.tick.set(SECOND);
     world.start_run(false);
@@ -279,27 +271,34 @@ fn a_query_that_never_completes_fails_clearly_and_the_next_run_starts_a_new_job(
 fn a_stale_lease_holder_cannot_checkpoint() {
     let mut world = World::new(small_limits(10, 5, 1_000));
     for i in 0..20 {
-        world
-            .warehouse
-            .upsert(SourceRow::new(&key(i), SECOND, "x", 1));
+        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
     let progress = world.start_run(false);
     let now = world.clock.now_micros();
-    let stale = RunLease::acquire(None, progress.run_id, now, SECOND).unwrap();
+    let stale = world
+        .store
+        .acquire_lease(progress.run_id, now, SECOND)
+        .unwrap()
+        .unwrap();
     // The holder stalls; its lease lapses and another invocation takes over.
-    world.store.lease =
-        Some(RunLease::acquire(Some(&stale), progress.run_id, now + 2 * SECOND, SECOND).unwrap());
-    let mut engine = Engine {
+    world
+        .store
+        .acquire_lease(progress.run_id, now + 2 * SECOND, SECOND)
+        .unwrap()
+        .expect("a lapsed lease is taken over");
+    let mut store = &world.store;
+    let ports = Ports {
         warehouse: &mut world.warehouse,
         sink: &mut world.kv,
-        store: &mut world.store,
+        store: &mut store,
         clock: &world.clock,
-        limits: &world.limits,
-        query: QUERY,
-        fence: stale.fence,
-        waited: Waited::default(),
-        read_ahead: None,
     };
+    let spec = RunSpec {
+        query: QUERY,
+        key_prefix: "",
+        limits: &world.limits,
+    };
+    let engine = Engine::new(ports, spec, stale.fence);
     let report = block_on(engine.run_invocation(progress));
     assert_eq!(
         report.outcome,
@@ -312,7 +311,7 @@ fn a_stale_lease_holder_cannot_checkpoint() {
 #[test]
 fn an_invalid_query_is_a_run_error_that_keeps_the_cursor() {
     let mut world = World::new(limits());
-    world.warehouse.upsert(SourceRow::new("a", SECOND, "x", 1));
+    world.warehouse.upsert(Lead::new("a", SECOND, "x", 1));
     block_on(world.sync(false));
     let cursor = world.cursor();
     let rejection = WarehouseError::InvalidQuery("Unrecognized name: updated_at at [3:7]".into());
@@ -332,9 +331,7 @@ fn each_page_is_read_once_while_kv_writes_the_page_before() {
     // Given 5,000 rows and 100 KV writes an invocation (pages of 100 rows),
     let mut world = World::new(small_limits(10_000, 50, 100));
     for i in 0..5_000 {
-        world
-            .warehouse
-            .upsert(SourceRow::new(&key(i), SECOND, "x", 1));
+        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
     // when the import runs,
     assert_eq!(block_on(world.sync(false)), 50);
@@ -355,9 +352,7 @@ fn a_page_read_ahead_and_then_lost_is_read_again() {
     // was evicted between invocations),
     let mut world = World::new(small_limits(10_000, 50, 100));
     for i in 0..2_000 {
-        world
-            .warehouse
-            .upsert(SourceRow::new(&key(i), SECOND, "x", 1));
+        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
     world.start_run(false);
     loop {
@@ -376,9 +371,7 @@ fn a_small_write_budget_does_not_fetch_pages_it_cannot_write() {
     // Given full 10,000-row pages but 100 KV writes an invocation,
     let mut world = World::new(small_limits(10_000, 50, 100));
     for i in 0..5_000 {
-        world
-            .warehouse
-            .upsert(SourceRow::new(&key(i), SECOND, "x", 1));
+        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
     // when the import runs (50 invocations),
     let invocations = block_on(world.sync(false));

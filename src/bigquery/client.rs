@@ -1,27 +1,20 @@
-//! Sends the engine's queries to BigQuery over the Workers `fetch`, signed
-//! in as a service account when credentials are configured, and retries
-//! transient failures with jittered exponential backoff inside the
-//! invocation's budget.
-
-use std::time::Duration;
+//! Sends the engine's queries to BigQuery's REST API through the runtime,
+//! signed in as a service account when credentials are configured, and
+//! carries out the retry policy of `retry` inside the invocation's budget.
 
 use serde_json::json;
-use worker::{Delay, Method};
 
+use super::config::BigQueryConfig;
 use super::credentials::{
     jwt, parse_token_response, token_request_body, AccessToken, ServiceAccountKey,
 };
-use super::signer::sign_rs256;
+use super::retry::{Failure, NextStep, Retries};
 use super::wire::{encode, parse_response, query_request, results_query_string, Call};
-use crate::coordinator::{log, now};
-use crate::engine::error::{Retry, WarehouseError};
+use crate::engine::error::WarehouseError;
 use crate::engine::ports::{JobRef, ResultPage, Warehouse};
 use crate::engine::source_query::SourceQuery;
 use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
-use crate::outbound::{self, NoAnswer};
-
-const FIRST_RETRY: Micros = MICROS_PER_SECOND;
-const LAST_RETRY: Micros = 32 * MICROS_PER_SECOND;
+use crate::runtime::{HttpRequest, Method, Runtime};
 
 /// A service account's key and the access token it holds now.
 pub struct ServiceAccountAuth {
@@ -29,65 +22,55 @@ pub struct ServiceAccountAuth {
     pub token: Option<AccessToken>,
 }
 
-pub struct BigQueryClient {
+pub struct BigQueryClient<'r, R> {
+    runtime: &'r R,
     api_base: String,
     project_id: String,
     location: String,
     /// `None` talks to an endpoint without credentials (a local emulator).
-    pub auth: Option<ServiceAccountAuth>,
+    auth: Option<ServiceAccountAuth>,
     /// No retry starts a wait that would end after this time.
     deadline: Micros,
 }
 
-/// Sends one request; no answer at all is `Unreachable`.
-async fn http(
-    method: Method,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Option<String>,
-) -> Result<(u16, String), WarehouseError> {
-    let answer = outbound::send(method, url, headers, body)
-        .await
-        .map_err(|NoAnswer(e)| WarehouseError::Unreachable(e))?;
-    Ok((answer.status, answer.body))
+/// A call that failed, with what the answer asked of a retry.
+struct CallError {
+    error: WarehouseError,
+    retry_after: Option<Micros>,
 }
 
-/// Signs a JWT with the key and exchanges it for an access token.
-async fn mint_token(key: &ServiceAccountKey) -> Result<AccessToken, WarehouseError> {
-    let now = now();
-    let input = key.jwt_signing_input(now);
-    let signature = sign_rs256(&key.private_key_der()?, input.as_bytes())
-        .await
-        .map_err(|e| WarehouseError::Auth(format!("cannot sign with BIGQUERY_CREDENTIALS: {e}")))?;
-    let (status, body) = http(
-        Method::Post,
-        &key.token_uri,
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        Some(token_request_body(&jwt(&input, &signature))),
-    )
-    .await?;
-    let token = parse_token_response(status, &body, now)?;
-    log(
-        json!({"event": "token_minted", "client_email": key.client_email, "expires_at": token.expires_at / MICROS_PER_SECOND}),
-    );
-    Ok(token)
+impl From<WarehouseError> for CallError {
+    fn from(error: WarehouseError) -> Self {
+        CallError {
+            error,
+            retry_after: None,
+        }
+    }
 }
 
-impl BigQueryClient {
+impl<'r, R: Runtime> BigQueryClient<'r, R> {
     pub fn new(
-        api_base: &str,
+        runtime: &'r R,
+        config: &BigQueryConfig,
         project_id: &str,
-        location: &str,
         auth: Option<ServiceAccountAuth>,
         deadline: Micros,
     ) -> Self {
         BigQueryClient {
-            api_base: api_base.trim_end_matches('/').to_string(),
+            runtime,
+            api_base: config.api_base.clone(),
             project_id: project_id.to_string(),
-            location: location.to_string(),
+            location: config.location.clone(),
             auth,
             deadline,
         }
+    }
+
+    /// The token in use now, with the account it belongs to, so the
+    /// coordinator can keep it for the next invocation.
+    pub fn token(&self) -> Option<(&str, &AccessToken)> {
+        let auth = self.auth.as_ref()?;
+        Some((auth.key.client_email.as_str(), auth.token.as_ref()?))
     }
 
     fn url(&self, project: &str, tail: &str) -> String {
@@ -98,17 +81,50 @@ impl BigQueryClient {
         )
     }
 
+    /// Signs a JWT with the key and exchanges it for an access token.
+    async fn mint_token(&self, key: &ServiceAccountKey) -> Result<AccessToken, WarehouseError> {
+        let now = self.runtime.now();
+        let input = key.jwt_signing_input(now);
+        let signature = self
+            .runtime
+            .sign_rs256(&key.private_key_der()?, input.as_bytes())
+            .await
+            .map_err(|e| {
+                WarehouseError::Auth(format!("cannot sign with BIGQUERY_CREDENTIALS: {e}"))
+            })?;
+        let body = token_request_body(&jwt(&input, &signature));
+        let answer = self
+            .runtime
+            .send(HttpRequest {
+                method: Method::Post,
+                url: &key.token_uri,
+                headers: &[("Content-Type", "application/x-www-form-urlencoded")],
+                body: Some(&body),
+            })
+            .await
+            .map_err(|e| WarehouseError::Unreachable(e.0))?;
+        let token = parse_token_response(answer.status, &answer.body, now)?;
+        self.runtime.log(
+            &json!({"event": "token_minted", "client_email": key.client_email,
+                                "expires_at": token.expires_at / MICROS_PER_SECOND}),
+        );
+        Ok(token)
+    }
+
     /// The `Authorization` header, minting a token when none is usable.
     async fn authorization(&mut self) -> Result<Option<String>, WarehouseError> {
-        let Some(auth) = self.auth.as_mut() else {
+        let now = self.runtime.now();
+        let Some(auth) = self.auth.as_ref() else {
             return Ok(None);
         };
-        let token = match auth.token.as_ref().filter(|t| t.usable(now())) {
+        let token = match auth.token.as_ref().filter(|t| t.usable(now)) {
             Some(t) => t.token.clone(),
             None => {
-                let fresh = mint_token(&auth.key).await?;
+                let fresh = self.mint_token(&auth.key).await?;
                 let token = fresh.token.clone();
-                auth.token = Some(fresh);
+                if let Some(auth) = self.auth.as_mut() {
+                    auth.token = Some(fresh);
+                }
                 token
             }
         };
@@ -120,8 +136,8 @@ impl BigQueryClient {
         call: Call,
         method: Method,
         url: &str,
-        body: Option<String>,
-    ) -> Result<ResultPage, WarehouseError> {
+        body: Option<&str>,
+    ) -> Result<ResultPage, CallError> {
         let authorization = self.authorization().await?;
         let mut headers = vec![("Accept", "application/json")];
         if body.is_some() {
@@ -130,57 +146,70 @@ impl BigQueryClient {
         if let Some(authorization) = &authorization {
             headers.push(("Authorization", authorization));
         }
-        let (status, text) = http(method, url, &headers, body).await?;
-        parse_response(call, status, &text)
+        let answer = self
+            .runtime
+            .send(HttpRequest {
+                method,
+                url,
+                headers: &headers,
+                body,
+            })
+            .await
+            .map_err(|e| WarehouseError::Unreachable(e.0))?;
+        parse_response(call, answer.status, &answer.body).map_err(|error| CallError {
+            error,
+            retry_after: answer.retry_after(),
+        })
     }
 
-    /// Sends with the retry policy: a rejected token is dropped and the call
-    /// made once more with a new one; what the error table calls transient
-    /// (`Retry::Soon`) waits 1 s, 2 s, … 32 s (±25 %) while the budget allows.
+    /// Sends with the retry policy of `retry::Retries`.
     async fn send(
         &mut self,
         call: Call,
         method: Method,
         url: &str,
-        body: Option<String>,
+        body: Option<&str>,
     ) -> Result<ResultPage, WarehouseError> {
-        let mut delay = FIRST_RETRY;
-        let mut token_renewed = false;
+        let mut retries = Retries::new(self.deadline);
         loop {
-            let result = self
-                .send_once(call, method.clone(), url, body.clone())
-                .await;
-            match result {
-                Err(WarehouseError::Auth(_))
-                    if !token_renewed && self.auth.as_ref().is_some_and(|a| a.token.is_some()) =>
-                {
-                    token_renewed = true;
+            let used_cached_token = self.auth.as_ref().is_some_and(|a| a.token.is_some());
+            let CallError { error, retry_after } =
+                match self.send_once(call, method, url, body).await {
+                    Ok(page) => return Ok(page),
+                    Err(e) => e,
+                };
+            let failure = Failure {
+                error: &error,
+                used_cached_token,
+                retry_after,
+                now: self.runtime.now(),
+                random: self.runtime.random(),
+            };
+            match retries.after(failure) {
+                NextStep::RenewToken => {
                     if let Some(auth) = self.auth.as_mut() {
                         auth.token = None;
                     }
                 }
-                Err(e) if e.retry() == Retry::Soon => {
-                    let jittered = (delay as f64 * (0.75 + 0.5 * js_sys::Math::random())) as Micros;
-                    if now() + jittered > self.deadline {
-                        return Err(e);
-                    }
-                    log(
-                        json!({"event": "bigquery_retry", "error": format!("{e:?}"), "wait_ms": jittered / MICROS_PER_MILLI}),
+                NextStep::Wait(wait) => {
+                    self.runtime.log(
+                        &json!({"event": "bigquery_retry", "error": error.to_string(),
+                                            "wait_ms": wait / MICROS_PER_MILLI}),
                     );
-                    Delay::from(Duration::from_micros(jittered as u64)).await;
-                    delay = (delay * 2).min(LAST_RETRY);
+                    self.runtime.sleep(wait).await;
                 }
-                other => return other,
+                NextStep::GiveUp => return Err(error),
             }
         }
     }
 }
 
-impl Warehouse for BigQueryClient {
+impl<R: Runtime> Warehouse for BigQueryClient<'_, R> {
     async fn start_query(&mut self, query: &SourceQuery) -> Result<ResultPage, WarehouseError> {
         let body = query_request(query, &self.location).to_string();
         let url = self.url(&self.project_id, "queries");
-        self.send(Call::Query, Method::Post, &url, Some(body)).await
+        self.send(Call::Query, Method::Post, &url, Some(&body))
+            .await
     }
 
     async fn read_page(
@@ -198,3 +227,7 @@ impl Warehouse for BigQueryClient {
         self.send(Call::Results, Method::Get, &url, None).await
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,12 +1,14 @@
-//! BigQuery's REST API: jobs.query and jobs.getQueryResults.
-//!
-//! `wire` (request bodies, response parsing, error classes) is plain Rust
-//! and tested on the host; `client` sends it over the Workers `fetch`.
+//! The BigQuery adapter: jobs.query and jobs.getQueryResults over REST, and
+//! BigQuery's wire format (f/v rows typed by the result schema) decoded into
+//! the engine's source rows. All of it builds and is tested on the host; it
+//! reaches the network and the clock only through `crate::runtime`.
 
-#[cfg(target_arch = "wasm32")]
 pub mod client;
+pub mod config;
 pub mod credentials;
+pub mod json;
 mod page;
-#[cfg(target_arch = "wasm32")]
-pub mod signer;
+pub mod retry;
+pub mod row;
+pub mod typing;
 pub mod wire;

@@ -7,16 +7,17 @@
 
 use serde::Deserialize;
 
-use crate::engine::json::{Reader, SyntaxError};
-use crate::engine::row::{decode_rows, read_rows, SourceRow};
-use crate::engine::typing::Schema;
+use super::json::{Reader, SyntaxError};
+use super::row::{decode_rows, read_rows};
+use super::typing::Schema;
+use crate::engine::record::PageRow;
 
 /// The parts of the body kv-sync reads.
 #[derive(Default)]
 pub struct QueryBody {
     pub job_reference: Option<WireJobRef>,
     pub job_complete: Option<bool>,
-    pub rows: Vec<SourceRow>,
+    pub rows: Vec<PageRow>,
     pub total_rows: Option<String>,
     pub page_token: Option<String>,
     pub errors: Vec<ErrorProto>,

@@ -4,11 +4,13 @@
 //! the emulator answers HTTP 200 with an `errors` array. Both are read, so a
 //! bad query is never mistaken for an empty result.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::page::{ErrorProto, QueryBody};
 use crate::engine::error::WarehouseError;
+use crate::engine::excerpt::{excerpt, QUOTE_BYTES};
 use crate::engine::ports::{JobRef, ResultPage};
 use crate::engine::source_query::SourceQuery;
 
@@ -54,16 +56,17 @@ pub fn results_query_string(job: &JobRef, page_token: Option<&str>, max_rows: u3
     q
 }
 
-/// Percent-encodes a query-string value.
+/// What a query-string value or path segment keeps unescaped (RFC 3986's
+/// unreserved characters).
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a query-string value or a path segment.
 pub fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 #[derive(Deserialize)]
@@ -92,7 +95,7 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
     if status == 404 && call == Call::Results {
         return Err(WarehouseError::ResultsExpired(format!(
             "job results are gone: {}",
-            excerpt(body)
+            excerpt(body, QUOTE_BYTES)
         )));
     }
     if !(200..300).contains(&status) {
@@ -101,7 +104,7 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
     let response = QueryBody::read(body).map_err(|e| {
         WarehouseError::Malformed(format!(
             "response is not BigQuery JSON ({e}): {}",
-            excerpt(body)
+            excerpt(body, QUOTE_BYTES)
         ))
     })?;
     if let Some(first) = response.errors.first() {
@@ -145,14 +148,19 @@ fn classify_http(status: u16, body: &str) -> WarehouseError {
             };
             (reason, message)
         }
-        None => (String::new(), format!("HTTP {status}: {}", excerpt(body))),
+        None => (
+            String::new(),
+            format!("HTTP {status}: {}", excerpt(body, QUOTE_BYTES)),
+        ),
     };
     classify_reason(status, &reason, &message)
 }
 
 /// The one table from BigQuery's reasons and statuses to error classes.
+/// BigQuery's messages can quote the data a query touched: only an excerpt
+/// is kept.
 fn classify_reason(status: u16, reason: &str, message: &str) -> WarehouseError {
-    let message = message.to_string();
+    let message = excerpt(message, QUOTE_BYTES);
     match (reason, status) {
         ("rateLimitExceeded" | "quotaExceeded", _) | (_, 429) => {
             WarehouseError::RateLimited(message)
@@ -168,14 +176,6 @@ fn classify_reason(status: u16, reason: &str, message: &str) -> WarehouseError {
         ("", _) => WarehouseError::Malformed(message),
         _ => WarehouseError::InvalidQuery(format!("{reason}: {message}")),
     }
-}
-
-fn excerpt(body: &str) -> String {
-    let mut end = body.len().min(200);
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    body[..end].to_string()
 }
 
 #[cfg(test)]

@@ -103,7 +103,10 @@ fn rows_before_the_schema_are_decoded_once_the_schema_is_known() {
         "jobReference":{"projectId":"p","jobId":"j"}}"#;
     let page = parse_response(Call::Results, 200, body).unwrap();
     let record = page.rows[0].as_ref().unwrap();
-    assert_eq!((record.key(), record.position.updated_at), ("a", 1));
+    assert_eq!(
+        (record.key.as_deref(), record.updated_at),
+        (Some("a"), Some(1))
+    );
     let no_schema = r#"{"rows":[{"f":[{"v":"a"}]}],"jobComplete":true,"jobReference":{"projectId":"p","jobId":"j"}}"#;
     let e = parse_response(Call::Results, 200, no_schema).unwrap_err();
     assert!(

@@ -1,15 +1,12 @@
-//! The sync coordinator: a Durable Object that owns the cursor, the run
-//! lease and the alarm, and drives the engine one invocation at a time.
-//!
-//! Every path through it leaves an alarm armed: at the lease expiry while a
-//! run works (a dead man's switch), at once when a run continues or a
-//! follow-up is queued, after a backoff when a run failed, and one interval
-//! after a run completed.
+//! The sync coordinator: the Durable Object that owns the cursor, the run
+//! lease and the alarm. It is glue: it reads its state from the store, asks
+//! `crate::coordination` what to do, and does it (store, alarm, log,
+//! answer). Every path leaves an alarm armed.
 
 mod invocation;
-mod migrations;
+mod settings;
+mod setup;
 mod status;
-pub mod store;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -18,72 +15,87 @@ use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use crate::bigquery::credentials::AccessToken;
-use crate::engine::config::SyncConfig;
+use crate::coordination::decide::{
+    on_alarm, on_webhook, refresh_due, watchdog, AlarmAction, RunStart, WebhookAction,
+};
+use crate::coordination::reply::{self, Reply};
 use crate::engine::error::StoreError;
 use crate::engine::read_ahead::ReadAhead;
-use crate::engine::status::{RunRecord, Trigger};
-use crate::engine::time::{
-    to_rfc3339, Micros, BEGINNING_OF_TIME, MICROS_PER_MILLI, MICROS_PER_SECOND,
-};
+use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_MILLI};
 use crate::kv::bulk_wire::RequestBudget;
-use store::SqliteStore;
+use crate::runtime::worker::WorkerRuntime;
+use crate::runtime::Runtime;
+use crate::store::durable::DurableSql;
+use crate::store::Store;
+use settings::Settings;
 
-/// The one coordinator instance's name: one cursor per deployment.
+/// The default sync's coordinator instance name: one cursor per deployment.
 pub const INSTANCE: &str = "kv-sync";
 
 #[durable_object]
 pub struct SyncCoordinator {
     state: State,
     env: Env,
-    store: SqliteStore,
+    runtime: WorkerRuntime,
+    store: Store<DurableSql>,
     /// Set when the schema could not be migrated: every request reports it.
     broken: Option<String>,
     /// The BigQuery access token last used, with its service account.
     token: RefCell<Option<(String, AccessToken)>>,
-    /// The configuration, parsed once: vars and secrets are fixed for an
+    /// The configuration, read once: vars and secrets are fixed for an
     /// object's lifetime (changing them deploys a new version). A bad one is
-    /// kept as its message, reported by every run until it is fixed.
-    config: std::result::Result<SyncConfig, String>,
+    /// reported by every run until it is fixed.
+    settings: Settings,
     /// The KV bulk API token's request budget, across invocations.
     bulk_budget: Rc<RefCell<RequestBudget>>,
     /// The next result page, read while the last invocation wrote.
     read_ahead: RefCell<Option<ReadAhead>>,
 }
 
-pub fn now() -> Micros {
-    worker::Date::now().as_millis() as Micros * MICROS_PER_MILLI
+fn json_response(reply: Reply) -> Result<Response> {
+    let headers = worker::Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    Ok(Response::ok(reply.body)?
+        .with_status(reply.status)
+        .with_headers(headers))
 }
 
-/// Emits one structured log line (`wrangler tail` shows it).
-pub fn log(event: serde_json::Value) {
-    worker::console_log!("{}", event);
-}
-
-fn json_response(status: u16, body: &serde_json::Value) -> Result<Response> {
-    Ok(Response::from_json(body)?.with_status(status))
-}
-
-fn store_error(e: StoreError) -> worker::Error {
-    worker::Error::RustError(format!("coordinator storage: {e:?}"))
+/// A storage failure inside a request or an alarm: the runtime reports it
+/// (the alarm is retried; a request answers 500).
+impl From<StoreError> for worker::Error {
+    fn from(e: StoreError) -> Self {
+        worker::Error::RustError(e.to_string())
+    }
 }
 
 impl DurableObject for SyncCoordinator {
     fn new(state: State, env: Env) -> Self {
-        let sql = state.storage().sql();
-        let broken = migrations::apply(&sql, now())
+        let runtime = WorkerRuntime;
+        // workers-rs binds `ctx.storage.sql` but not `transactionSync`: the
+        // raw storage object is kept for it.
+        let raw = state._inner();
+        let storage = raw
+            .storage()
+            .map(wasm_bindgen::JsValue::from)
+            .unwrap_or_default();
+        let state = State::from(raw);
+        let store = Store::new(DurableSql::new(state.storage().sql(), storage));
+        let broken = store
+            .migrate(runtime.now())
             .err()
             .map(|e| format!("schema migration failed: {e}"));
         if let Some(b) = &broken {
-            log(json!({"event": "migration_failed", "error": b}));
+            runtime.log(&json!({"event": "migration_failed", "error": b}));
         }
-        let config = SyncConfig::from_vars(|name| setting(&env, name)).map_err(|e| e.to_string());
+        let settings = Settings::read(&env);
         SyncCoordinator {
             state,
             env,
-            config,
-            store: SqliteStore::new(sql),
+            runtime,
+            store,
             broken,
             token: RefCell::new(None),
+            settings,
             bulk_budget: Rc::default(),
             read_ahead: RefCell::new(None),
         }
@@ -91,7 +103,7 @@ impl DurableObject for SyncCoordinator {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         if let Some(b) = &self.broken {
-            return json_response(500, &json!({"success": false, "error": b}));
+            return json_response(Reply::error(500, b));
         }
         // Any request is a chance to repair a lost alarm (and a fresh
         // object gets its first one here).
@@ -109,20 +121,18 @@ impl DurableObject for SyncCoordinator {
                 self.sync_now(wait, full).await
             }
             "/status" => self.status().await,
-            "/ensure-alarm" => json_response(
+            "/ensure-alarm" => json_response(Reply::json(
                 200,
                 &json!({"success": true, "next_alarm_at": self.next_alarm().await?.map(to_rfc3339)}),
-            ),
-            _ => json_response(
-                404,
-                &json!({"success": false, "error": "no such coordinator route"}),
-            ),
+            )),
+            _ => json_response(Reply::error(404, "no such coordinator route")),
         }
     }
 
     async fn alarm(&self) -> Result<Response> {
         if let Err(e) = self.on_alarm().await {
-            log(json!({"event": "alarm_error", "error": e.to_string()}));
+            self.runtime
+                .log(&json!({"event": "alarm_error", "error": e.to_string()}));
         }
         // Whatever happened, the object is never left without an alarm.
         self.ensure_alarm().await?;
@@ -130,32 +140,11 @@ impl DurableObject for SyncCoordinator {
     }
 }
 
-/// Reads a var, or a secret of the same name (wrangler passes both as
-/// strings; some users keep a long `SYNC_QUERY` as a secret).
-fn setting(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
-        .map(|v| v.to_string())
-        .or_else(|_| env.secret(name).map(|v| v.to_string()))
-        .ok()
-}
-
 impl SyncCoordinator {
-    fn setting(&self, name: &str) -> Option<String> {
-        setting(&self.env, name)
-    }
-
-    fn interval(&self) -> Micros {
-        self.config.as_ref().map_or(300, |c| c.interval_seconds) as Micros * MICROS_PER_SECOND
-    }
-
-    /// Sets the alarm to an absolute time (an `i64` would mean an offset).
+    /// Sets the alarm to an absolute time.
     async fn arm(&self, at: Micros) -> Result<()> {
-        let ms = (at / MICROS_PER_MILLI).max(0) as f64;
-        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
-        self.state
-            .storage()
-            .set_alarm(worker::ScheduledTime::new(date))
-            .await
+        let at = chrono::DateTime::from_timestamp_micros(at).unwrap_or_default();
+        self.state.storage().set_alarm(at).await
     }
 
     async fn next_alarm(&self) -> Result<Option<Micros>> {
@@ -167,117 +156,67 @@ impl SyncCoordinator {
             .map(|ms| ms * MICROS_PER_MILLI))
     }
 
-    /// Arms the alarm if none is set: at once for a run in progress (it was
-    /// interrupted), else one interval from now.
+    /// Arms the alarm if none is set.
     async fn ensure_alarm(&self) -> Result<()> {
         if self.next_alarm().await?.is_some() {
             return Ok(());
         }
-        let active = self
-            .store
-            .state()
-            .map_err(store_error)?
-            .active_run_id
-            .is_some();
-        let at = if active {
-            now()
-        } else {
-            now() + self.interval()
-        };
-        log(json!({"event": "alarm_rearmed", "at": to_rfc3339(at)}));
+        let state = self.store.state()?;
+        let at = watchdog(&state, self.runtime.now(), self.settings.sync());
+        self.runtime
+            .log(&json!({"event": "alarm_rearmed", "at": to_rfc3339(at)}));
         self.arm(at).await
     }
 
-    /// Records a new run, reading from the cursor minus the lookback (or
-    /// everything, for a full run or the first one).
-    fn start_run(
-        &self,
-        trigger: Trigger,
-        full: bool,
-    ) -> std::result::Result<RunRecord, StoreError> {
-        let now = now();
-        let state = self.store.state()?;
-        let lookback =
-            self.config.as_ref().map_or(600, |c| c.lookback_seconds) as Micros * MICROS_PER_SECOND;
-        let since = match (state.cursor(), full) {
-            (Some(c), false) => c.updated_at - lookback,
-            _ => BEGINNING_OF_TIME,
-        };
-        let progress = self.store.create_run(trigger, since, now)?;
-        log(
-            json!({"event": "run_started", "run": progress.run_id, "trigger": trigger.as_str(),
-                   "since": to_rfc3339(since), "full": full}),
+    /// Records a new run and logs its start.
+    fn begin(&self, start: &RunStart) -> std::result::Result<u64, StoreError> {
+        let progress = self.store.create_run(start, self.runtime.now())?;
+        self.runtime.log(
+            &json!({"event": "run_started", "run": progress.run_id, "trigger": start.trigger,
+                                "since": to_rfc3339(start.since), "full": start.full}),
         );
-        self.store.run(progress.run_id)
-    }
-
-    /// Whether values written with a TTL are due for a refresh, which needs
-    /// a full read of the source (incremental runs do not see old rows).
-    fn refresh_due(&self) -> bool {
-        let Ok(config) = &self.config else {
-            return false;
-        };
-        if config.kv_expiration_ttl_seconds == 0 {
-            return false;
-        }
-        let half_ttl = config.kv_expiration_ttl_seconds as Micros * MICROS_PER_SECOND / 2;
-        matches!(self.store.oldest_write(), Ok(Some(oldest)) if now() - oldest >= half_ttl)
+        Ok(progress.run_id)
     }
 
     async fn on_alarm(&self) -> Result<()> {
-        let state = self.store.state().map_err(store_error)?;
-        if let Some(run_id) = state.active_run_id {
-            let lease = state.lease();
-            if let Some(lease) = lease.filter(|l| l.is_live(now())) {
-                // Another invocation works on the run; wake when its lease
-                // would lapse, in case it dies.
-                return self.arm(lease.expires_at).await;
+        let state = self.store.state()?;
+        let now = self.runtime.now();
+        let due = refresh_due(self.store.oldest_write()?, now, self.settings.sync());
+        match on_alarm(&state, now, due, self.settings.sync()) {
+            AlarmAction::WaitForLease { until } => self.arm(until).await,
+            AlarmAction::Continue { run_id } => self.invoke(run_id).await.map(drop),
+            AlarmAction::Start(start) => {
+                if state.follow_up.is_some() {
+                    self.store.clear_follow_up()?;
+                }
+                let run_id = self.begin(&start)?;
+                self.invoke(run_id).await.map(drop)
             }
-            self.invoke(run_id as u64).await?;
-            return Ok(());
         }
-        let (trigger, full) = match self.store.take_follow_up().map_err(store_error)? {
-            Some(true) => (Trigger::Full, true),
-            Some(false) => (Trigger::Webhook, false),
-            None => (Trigger::Alarm, self.refresh_due()),
-        };
-        let run = self.start_run(trigger, full).map_err(store_error)?;
-        self.invoke(run.id).await?;
-        Ok(())
     }
 
     async fn sync_now(&self, wait: bool, full: bool) -> Result<Response> {
-        let timestamp = to_rfc3339(now());
-        let state = self.store.state().map_err(store_error)?;
-        if let Some(run_id) = state.active_run_id {
-            self.store.queue_follow_up(full).map_err(store_error)?;
-            let run = self.store.run(run_id as u64).map_err(store_error)?;
-            log(json!({"event": "run_queued", "behind": run_id, "full": full}));
-            return json_response(
-                202,
-                &json!({
-                    "success": true, "message": "KV sync already running", "timestamp": timestamp,
-                    "run": run.view(now()), "queued": true,
-                }),
-            );
+        let now = self.runtime.now();
+        let timestamp = to_rfc3339(now);
+        let state = self.store.state()?;
+        match on_webhook(&state, full, self.settings.sync()) {
+            WebhookAction::Queue(follow_up) => {
+                self.store.queue_follow_up(follow_up)?;
+                let run_id = state.active_run.unwrap_or_default();
+                let run = self.store.run(run_id)?;
+                self.runtime
+                    .log(&json!({"event": "run_queued", "behind": run_id, "full": follow_up.full}));
+                json_response(reply::queued(&run, now, &timestamp))
+            }
+            WebhookAction::Start(start) => {
+                let run_id = self.begin(&start)?;
+                if !wait {
+                    self.arm(now).await?;
+                    let run = self.store.run(run_id)?;
+                    return json_response(reply::started(&run, now, &timestamp));
+                }
+                json_response(self.invoke(run_id).await?.with_timestamp(&timestamp))
+            }
         }
-        let trigger = if full {
-            Trigger::Full
-        } else {
-            Trigger::Webhook
-        };
-        let run = self.start_run(trigger, full).map_err(store_error)?;
-        if !wait {
-            self.arm(now()).await?;
-            return json_response(
-                202,
-                &json!({
-                    "success": true, "message": "KV sync started; continuing in background",
-                    "timestamp": timestamp, "run": run.view(now()),
-                }),
-            );
-        }
-        let ended = self.invoke(run.id).await?;
-        ended.response(timestamp)
     }
 }

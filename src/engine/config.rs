@@ -1,8 +1,9 @@
-//! Run-time configuration, parsed from the Worker's string variables.
+//! A sync's settings, parsed from the Worker's string variables.
 //!
 //! Wrangler passes every var as a string; a typo such as
 //! `SYNC_INTERVAL_SECONDS = "5m"` must be reported by name, not silently
 //! replaced by a default, so parsing returns a `ConfigError` naming the var.
+//! `SyncConfig::default()` is the one place the defaults live.
 
 use std::fmt;
 
@@ -11,106 +12,140 @@ pub const DEFAULT_QUERY: &str = include_str!("../../sql/default_query.sql");
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SyncConfig {
-    pub project_id: Option<String>,
-    pub location: String,
-    pub api_base: String,
     pub query: String,
     pub interval_seconds: u64,
     pub lookback_seconds: u64,
     pub page_rows: u32,
-    pub max_kv_writes_per_invocation: u32,
+    /// KV requests one invocation may make (a binding put, or one bulk call).
+    pub max_kv_requests_per_invocation: u32,
     pub invocation_budget_ms: u64,
     pub kv_expiration_ttl_seconds: u64,
-    /// How long a query job may stay `jobComplete: false` before the run
-    /// fails with a timeout (and the next run starts a new job).
+    /// How long a query job may stay unfinished before the run fails with a
+    /// timeout (and the next run starts a new job).
     pub job_timeout_seconds: u64,
 }
 
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            query: DEFAULT_QUERY.to_string(),
+            interval_seconds: 300,
+            lookback_seconds: 600,
+            page_rows: 10_000,
+            max_kv_requests_per_invocation: 1_000,
+            invocation_budget_ms: 25_000,
+            kv_expiration_ttl_seconds: 0,
+            job_timeout_seconds: 600,
+        }
+    }
+}
+
+/// A setting that cannot be used, named so a person can fix it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    pub var: &'static str,
-    pub value: String,
-    pub reason: &'static str,
+    pub var: String,
+    /// The value given, or `None` for a setting that is missing.
+    pub value: Option<String>,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn invalid(var: &str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            var: var.to_string(),
+            value: Some(value.into()),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn missing(var: &str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            var: var.to_string(),
+            value: None,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "configuration error: {} = {:?}: {}",
-            self.var, self.value, self.reason
-        )
+        match &self.value {
+            Some(value) => write!(f, "{} = {value:?}: {}", self.var, self.reason),
+            None => write!(f, "{} is not set: {}", self.var, self.reason),
+        }
     }
 }
 
 impl std::error::Error for ConfigError {}
 
-impl SyncConfig {
-    /// Reads every setting through `var`, which returns a Worker var's value.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let text = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
+/// Reads Worker vars through a lookup function, trimmed, empty as unset.
+pub struct Vars<F>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    pub fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A whole number within `min..=u32::MAX`, or `default` when unset.
+    pub fn number(&self, name: &str, default: u64, min: u64) -> Result<u64, ConfigError> {
+        let Some(value) = self.text(name) else {
+            return Ok(default);
         };
-        let query = match text("SYNC_QUERY") {
-            Some(q) => q,
-            None => DEFAULT_QUERY.to_string(),
+        let reason = match value.parse::<u64>() {
+            Ok(n) if (min..=u64::from(u32::MAX)).contains(&n) => return Ok(n),
+            Ok(_) => format!("must be a whole number from {min} to {}", u32::MAX),
+            Err(_) => "must be a whole number, e.g. \"300\"".to_string(),
         };
-        Ok(SyncConfig {
-            project_id: text("BIGQUERY_PROJECT_ID"),
-            location: text("BIGQUERY_LOCATION").unwrap_or_else(|| "US".into()),
-            api_base: text("BIGQUERY_API_BASE")
-                .unwrap_or_else(|| "https://bigquery.googleapis.com".into())
-                .trim_end_matches('/')
-                .to_string(),
-            query,
-            interval_seconds: number(&text, "SYNC_INTERVAL_SECONDS", 300, 1)?,
-            lookback_seconds: number(&text, "SYNC_LOOKBACK_SECONDS", 600, 0)?,
-            page_rows: number(&text, "BIGQUERY_PAGE_ROWS", 10_000, 1)? as u32,
-            max_kv_writes_per_invocation: number(&text, "MAX_KV_WRITES_PER_INVOCATION", 1_000, 1)?
-                as u32,
-            invocation_budget_ms: number(&text, "INVOCATION_BUDGET_MS", 25_000, 100)?,
-            kv_expiration_ttl_seconds: ttl(&text)?,
-            job_timeout_seconds: number(&text, "BIGQUERY_JOB_TIMEOUT_SECONDS", 600, 1)?,
-        })
+        Err(ConfigError::invalid(name, value, reason))
     }
 }
 
-fn number(
-    text: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: u64,
-    min: u64,
-) -> Result<u64, ConfigError> {
-    let Some(value) = text(var) else {
-        return Ok(default);
-    };
-    match value.parse::<u64>() {
-        Ok(n) if n >= min && n <= u32::MAX as u64 => Ok(n),
-        Ok(_) if min > 0 => Err(ConfigError {
-            var,
-            value,
-            reason: "must be a whole number of at least 1 (or 100 for INVOCATION_BUDGET_MS) and at most 4294967295",
-        }),
-        _ => Err(ConfigError {
-            var,
-            value,
-            reason: "must be a whole number, e.g. \"300\"",
-        }),
+impl SyncConfig {
+    /// Reads every setting through `var`, which returns a Worker var's value.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(var);
+        let d = SyncConfig::default();
+        let small = |name: &str, default: u32| -> Result<u32, ConfigError> {
+            let n = vars.number(name, u64::from(default), 1)?;
+            Ok(u32::try_from(n).expect("number() caps at u32::MAX"))
+        };
+        Ok(SyncConfig {
+            query: vars.text("SYNC_QUERY").unwrap_or(d.query),
+            interval_seconds: vars.number("SYNC_INTERVAL_SECONDS", d.interval_seconds, 1)?,
+            lookback_seconds: vars.number("SYNC_LOOKBACK_SECONDS", d.lookback_seconds, 0)?,
+            page_rows: small("BIGQUERY_PAGE_ROWS", d.page_rows)?,
+            max_kv_requests_per_invocation: small(
+                "MAX_KV_WRITES_PER_INVOCATION",
+                d.max_kv_requests_per_invocation,
+            )?,
+            invocation_budget_ms: vars.number(
+                "INVOCATION_BUDGET_MS",
+                d.invocation_budget_ms,
+                100,
+            )?,
+            kv_expiration_ttl_seconds: ttl(&vars, d.kv_expiration_ttl_seconds)?,
+            job_timeout_seconds: vars.number(
+                "BIGQUERY_JOB_TIMEOUT_SECONDS",
+                d.job_timeout_seconds,
+                1,
+            )?,
+        })
     }
 }
 
 /// KV rejects an `expirationTtl` under 60 seconds, so that is refused here
 /// rather than on every write.
-fn ttl(text: &impl Fn(&str) -> Option<String>) -> Result<u64, ConfigError> {
-    let ttl = number(text, "KV_EXPIRATION_TTL_SECONDS", 0, 0)?;
+fn ttl<F: Fn(&str) -> Option<String>>(vars: &Vars<F>, default: u64) -> Result<u64, ConfigError> {
+    let var = "KV_EXPIRATION_TTL_SECONDS";
+    let ttl = vars.number(var, default, 0)?;
     if ttl != 0 && ttl < 60 {
-        return Err(ConfigError {
-            var: "KV_EXPIRATION_TTL_SECONDS",
-            value: ttl.to_string(),
-            reason: "Workers KV needs an expirationTtl of at least 60 seconds (0 disables expiry)",
-        });
+        return Err(ConfigError::invalid(
+            var,
+            ttl.to_string(),
+            "Workers KV needs an expirationTtl of at least 60 seconds (0 disables expiry)",
+        ));
     }
     Ok(ttl)
 }
@@ -131,14 +166,13 @@ mod tests {
     #[test]
     fn defaults_follow_the_spec() {
         let c = parse(&[]).unwrap();
+        assert_eq!(c, SyncConfig::default());
         assert_eq!(c.interval_seconds, 300);
         assert_eq!(c.lookback_seconds, 600);
         assert_eq!(c.page_rows, 10_000);
-        assert_eq!(c.max_kv_writes_per_invocation, 1_000);
+        assert_eq!(c.max_kv_requests_per_invocation, 1_000);
         assert_eq!(c.invocation_budget_ms, 25_000);
         assert_eq!(c.kv_expiration_ttl_seconds, 0);
-        assert_eq!(c.location, "US");
-        assert_eq!(c.api_base, "https://bigquery.googleapis.com");
         assert_eq!(c.query, DEFAULT_QUERY);
     }
 
@@ -148,19 +182,20 @@ mod tests {
         assert_eq!(e.var, "SYNC_INTERVAL_SECONDS");
         assert!(e.to_string().contains("\"5m\""));
         assert!(parse(&[("KV_EXPIRATION_TTL_SECONDS", "30")]).is_err());
-        assert!(parse(&[("BIGQUERY_PAGE_ROWS", "0")]).is_err());
+        let e = parse(&[("BIGQUERY_PAGE_ROWS", "0")]).unwrap_err();
+        assert!(e.reason.contains("from 1"), "{e}");
+        assert!(parse(&[("INVOCATION_BUDGET_MS", "99")]).is_err());
+        assert!(parse(&[("SYNC_LOOKBACK_SECONDS", "0")]).is_ok());
     }
 
     #[test]
     fn overrides_apply() {
         let c = parse(&[
             ("SYNC_QUERY", "SELECT 1"),
-            ("BIGQUERY_API_BASE", "http://127.0.0.1:9050/"),
-            ("MAX_KV_WRITES_PER_INVOCATION", "50"),
+            ("MAX_KV_WRITES_PER_INVOCATION", " 50 "),
         ])
         .unwrap();
         assert_eq!(c.query, "SELECT 1");
-        assert_eq!(c.api_base, "http://127.0.0.1:9050");
-        assert_eq!(c.max_kv_writes_per_invocation, 50);
+        assert_eq!(c.max_kv_requests_per_invocation, 50);
     }
 }

@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use super::config::ConfigError;
+
 /// What went wrong talking to the warehouse (BigQuery).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WarehouseError {
@@ -59,6 +61,8 @@ pub enum StoreError {
 /// Why an invocation of a run stopped short.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunError {
+    /// A setting is missing or unusable: nothing can run until it is fixed.
+    Config(ConfigError),
     Warehouse(WarehouseError),
     Sink(SinkError),
     Store(StoreError),
@@ -85,16 +89,8 @@ impl RunError {
     /// reason names where one exists).
     pub fn class(&self) -> &'static str {
         match self {
-            RunError::Warehouse(e) => match e {
-                WarehouseError::InvalidQuery(_) => "invalidQuery",
-                WarehouseError::Auth(_) => "auth",
-                WarehouseError::RateLimited(_) => "rateLimitExceeded",
-                WarehouseError::Backend(_) => "backendError",
-                WarehouseError::Timeout(_) => "timeout",
-                WarehouseError::Malformed(_) => "malformedResponse",
-                WarehouseError::Unreachable(_) => "bigqueryUnreachable",
-                WarehouseError::ResultsExpired(_) => "resultsExpired",
-            },
+            RunError::Config(_) => "configuration",
+            RunError::Warehouse(e) => e.class(),
             RunError::Sink(e) => match e {
                 SinkError::RateLimited(_) => "kvRateLimited",
                 SinkError::Unavailable(_) => "kvUnavailable",
@@ -109,6 +105,7 @@ impl RunError {
 
     pub fn retry(&self) -> Retry {
         match self {
+            RunError::Config(_) => Retry::NextRun,
             RunError::Warehouse(e) => e.retry(),
             RunError::Sink(SinkError::Rejected(_)) => Retry::NextRun,
             RunError::Sink(_) => Retry::Soon,
@@ -132,7 +129,20 @@ impl WarehouseError {
         }
     }
 
-    fn message(&self) -> &str {
+    pub fn class(&self) -> &'static str {
+        match self {
+            WarehouseError::InvalidQuery(_) => "invalidQuery",
+            WarehouseError::Auth(_) => "auth",
+            WarehouseError::RateLimited(_) => "rateLimitExceeded",
+            WarehouseError::Backend(_) => "backendError",
+            WarehouseError::Timeout(_) => "timeout",
+            WarehouseError::Malformed(_) => "malformedResponse",
+            WarehouseError::Unreachable(_) => "bigqueryUnreachable",
+            WarehouseError::ResultsExpired(_) => "resultsExpired",
+        }
+    }
+
+    pub fn message(&self) -> &str {
         match self {
             WarehouseError::InvalidQuery(m)
             | WarehouseError::Auth(m)
@@ -146,23 +156,74 @@ impl WarehouseError {
     }
 }
 
+impl SinkError {
+    /// A failure that a later attempt may not meet: the cursor waits.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SinkError::RateLimited(_) | SinkError::Unavailable(_))
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            SinkError::RateLimited(m) | SinkError::Unavailable(m) | SinkError::Rejected(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for WarehouseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BigQuery: {}", self.message())
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KV: {}", self.message())
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::LeaseLost { fence } => {
+                write!(f, "run lease {fence} was taken over by another invocation")
+            }
+            StoreError::Storage(m) => write!(f, "coordinator storage: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for WarehouseError {}
+impl std::error::Error for SinkError {}
+impl std::error::Error for StoreError {}
+
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let detail = match self {
-            RunError::Warehouse(e) => format!("BigQuery: {}", e.message()),
-            RunError::Sink(SinkError::RateLimited(m))
-            | RunError::Sink(SinkError::Unavailable(m))
-            | RunError::Sink(SinkError::Rejected(m)) => format!("KV: {m}"),
-            RunError::Store(StoreError::LeaseLost { fence }) => {
-                format!("run lease {fence} was taken over by another invocation")
-            }
-            RunError::Store(StoreError::Storage(m)) => format!("coordinator storage: {m}"),
+        let detail: &dyn fmt::Display = match self {
+            RunError::Config(e) => e,
+            RunError::Warehouse(e) => e,
+            RunError::Sink(e) => e,
+            RunError::Store(e) => e,
         };
         write!(f, "{}: {detail}", self.class())
     }
 }
 
-impl std::error::Error for RunError {}
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(match self {
+            RunError::Config(e) => e,
+            RunError::Warehouse(e) => e,
+            RunError::Sink(e) => e,
+            RunError::Store(e) => e,
+        })
+    }
+}
+
+impl From<ConfigError> for RunError {
+    fn from(e: ConfigError) -> Self {
+        RunError::Config(e)
+    }
+}
 
 impl From<WarehouseError> for RunError {
     fn from(e: WarehouseError) -> Self {

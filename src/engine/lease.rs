@@ -42,8 +42,9 @@ impl RunLease {
         }
     }
 
-    /// Whether a checkpoint fenced with `fence` may still be stored.
-    pub fn admits(&self, fence: u64) -> bool {
+    /// Whether the invocation that took the lease with `fence` still holds
+    /// it (so may still checkpoint).
+    pub fn is_held_by(&self, fence: u64) -> bool {
         self.fence == fence
     }
 }
@@ -60,7 +61,7 @@ mod tests {
         let second = RunLease::acquire(Some(&first), 2, 100, 100).unwrap();
         assert_eq!((second.run_id, second.fence), (2, 2));
         assert!(
-            !second.admits(first.fence),
+            !second.is_held_by(first.fence),
             "the stale holder is fenced off"
         );
     }

@@ -3,10 +3,17 @@
 use super::config::SyncConfig;
 use super::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
 
+/// Rows planned and written together, then checkpointed: small enough that a
+/// crash repeats little, large enough that a checkpoint per batch costs
+/// little. A sink that carries more operations per request (the bulk API)
+/// gets batches of a whole request.
+const BATCH_ROWS: usize = 500;
+
 /// The limits one invocation works within.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunLimits {
-    pub max_kv_writes: u32,
+    /// KV requests (a binding operation, or one bulk call).
+    pub max_kv_requests: u32,
     pub budget: Micros,
     /// How long the lease outlives the holder's last checkpoint.
     pub lease_ttl: Micros,
@@ -20,18 +27,20 @@ pub struct RunLimits {
 
 impl RunLimits {
     pub fn from_config(config: &SyncConfig) -> Self {
-        let budget = config.invocation_budget_ms as Micros * MICROS_PER_MILLI;
+        let budget = Micros::try_from(config.invocation_budget_ms).unwrap_or(Micros::MAX / 4)
+            * MICROS_PER_MILLI;
+        let seconds = |s: u64| Micros::try_from(s).unwrap_or(Micros::MAX / 4) * MICROS_PER_SECOND;
         RunLimits {
-            max_kv_writes: config.max_kv_writes_per_invocation,
+            max_kv_requests: config.max_kv_requests_per_invocation,
             budget,
             // Generous, so a slow but live holder is never taken over; short
             // enough that a dead one is replaced within a minute or two.
             lease_ttl: budget * 2 + 5 * MICROS_PER_SECOND,
-            query_deadline: config.job_timeout_seconds as Micros * MICROS_PER_SECOND,
-            batch_rows: 500,
+            query_deadline: seconds(config.job_timeout_seconds),
+            batch_rows: BATCH_ROWS,
             page_rows: config.page_rows,
             refresh_after: (config.kv_expiration_ttl_seconds > 0)
-                .then(|| config.kv_expiration_ttl_seconds as Micros * MICROS_PER_SECOND / 2),
+                .then(|| seconds(config.kv_expiration_ttl_seconds) / 2),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The engine's view of the world: four small traits, implemented by the
-//! Worker's adapters in production and by in-memory fakes in tests.
+//! adapters in production and by in-memory fakes in tests.
 //!
 //! Durable Object code is single-threaded wasm without tokio, so nothing here
 //! asks for `Send`, and nothing sleeps: the engine returns when it wants to be
@@ -8,10 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::RunProgress;
 use super::error::{SinkError, StoreError, WarehouseError};
-use super::record::{ContentHash, Quarantined};
-use super::row::SourceRow;
+use super::progress::RunProgress;
+use super::record::{ContentHash, Metadata, PageRow, Quarantined};
 use super::source_query::SourceQuery;
 use super::time::Micros;
 
@@ -20,7 +19,7 @@ pub trait Clock {
     fn now(&self) -> Micros;
 }
 
-/// A query job, identified the way BigQuery's REST API needs it.
+/// A query job, identified the way the warehouse needs to find it again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRef {
     pub project_id: String,
@@ -29,13 +28,13 @@ pub struct JobRef {
     pub location: Option<String>,
 }
 
-/// One page of a job's results, its rows decoded against the page's schema.
+/// One page of a job's results, its rows decoded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResultPage {
     pub job: JobRef,
-    /// `false` while the job runs (`jobComplete: false`); then `rows` is empty.
+    /// `false` while the job runs; then `rows` is empty.
     pub complete: bool,
-    pub rows: Vec<SourceRow>,
+    pub rows: Vec<PageRow>,
     pub total_rows: Option<u64>,
     pub next_page_token: Option<String>,
 }
@@ -55,13 +54,13 @@ pub trait Warehouse {
     ) -> Result<ResultPage, WarehouseError>;
 }
 
-/// One KV operation.
+/// One KV operation, on the key as KV knows it (the sync's prefix included).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KvOp {
     Put {
         key: String,
         value: String,
-        metadata: String,
+        metadata: Metadata,
     },
     Delete {
         key: String,
@@ -78,6 +77,11 @@ impl KvOp {
 
 /// Workers KV, through the binding or the bulk REST API.
 pub trait KvSink {
+    /// How many operations one request to KV carries: one through the
+    /// binding, thousands through the bulk API. The write budget of an
+    /// invocation counts requests.
+    fn ops_per_request(&self) -> usize;
+
     /// Applies the operations and answers for each, in order. `Ok` must mean
     /// KV acknowledged that write: the cursor moves past a row on this word.
     async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>>;

@@ -9,8 +9,8 @@
 //! page token, so a page kept this way is never stale; one that does not
 //! match where the run stands is simply dropped and read again.
 
-use super::checkpoint::JobProgress;
 use super::ports::{JobRef, ResultPage};
+use super::progress::JobProgress;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReadAhead {
@@ -38,7 +38,7 @@ impl ReadAhead {
 
     /// Empties `slot`, and returns its page if it is the one `job` reads
     /// next.
-    pub fn take_for(slot: &mut Option<ReadAhead>, job: &JobProgress) -> Option<ResultPage> {
+    pub fn take_if_next(slot: &mut Option<ReadAhead>, job: &JobProgress) -> Option<ResultPage> {
         let ahead = slot.take()?;
         let matches = ahead.job_id == job.job.job_id
             && job.page_token.as_deref() == Some(ahead.page_token.as_str());

@@ -17,6 +17,14 @@ pub const MICROS_PER_MILLI: i64 = 1_000;
 /// that must read the whole source.
 pub const BEGINNING_OF_TIME: Micros = -62_135_596_800 * MICROS_PER_SECOND;
 
+/// BigQuery's largest TIMESTAMP, 9999-12-31T23:59:59.999999Z.
+pub const END_OF_TIME: Micros = 253_402_300_799_999_999;
+
+/// Whether `micros` is a TIMESTAMP BigQuery (and RFC 3339) can hold.
+pub fn in_range(micros: Micros) -> bool {
+    (BEGINNING_OF_TIME..=END_OF_TIME).contains(&micros)
+}
+
 /// Formats as RFC 3339 with exactly six fractional digits and `Z`, the form
 /// BigQuery accepts for TIMESTAMP query parameters and users read in `/status`.
 pub fn to_rfc3339(micros: Micros) -> String {
@@ -29,7 +37,7 @@ pub fn to_rfc3339(micros: Micros) -> String {
 /// timestamps, so this writes digits directly instead of going through a
 /// general date formatter (years 0001–9999, BigQuery's TIMESTAMP range).
 pub fn write_rfc3339(out: &mut String, micros: Micros) {
-    if !(BEGINNING_OF_TIME..=END_OF_TIME).contains(&micros) {
+    if !in_range(micros) {
         out.push_str(&format!("invalid timestamp ({micros} µs)"));
         return;
     }
@@ -53,9 +61,6 @@ pub fn write_rfc3339(out: &mut String, micros: Micros) {
     put(20, 6, fraction);
     out.push_str(std::str::from_utf8(&text).expect("ASCII digits"));
 }
-
-/// BigQuery's largest TIMESTAMP, 9999-12-31T23:59:59.999999Z.
-const END_OF_TIME: Micros = 253_402_300_799_999_999;
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
 /// calendar (Howard Hinnant's `civil_from_days`).

@@ -1,8 +1,11 @@
 //! Bearer-token checks for the webhook and `/status`.
 //!
 //! The comparison takes the same time wherever the first wrong byte is, so
-//! response timing does not leak the secret byte by byte. A missing secret
-//! closes the endpoints (503) rather than opening them.
+//! response timing does not leak the secret byte by byte (`subtle`; only
+//! whether the lengths match is revealed). A missing secret closes the
+//! endpoints (503) rather than opening them.
+
+use subtle::ConstantTimeEq;
 
 /// The verdict on a request's `Authorization` header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +25,7 @@ pub fn check(authorization: Option<&str>, secret: Option<&str>) -> Verdict {
     let Some(token) = authorization.and_then(bearer_token) else {
         return Verdict::Missing;
     };
-    if constant_time_eq(token.as_bytes(), secret.as_bytes()) {
+    if bool::from(token.as_bytes().ct_eq(secret.as_bytes())) {
         Verdict::Allowed
     } else {
         Verdict::Wrong
@@ -32,18 +35,6 @@ pub fn check(authorization: Option<&str>, secret: Option<&str>) -> Verdict {
 fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// Compares every byte of the longer input; only the lengths' equality is
-/// revealed by timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | ((a.len() ^ b.len()) >> 8) as u8;
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0xff);
-        diff |= x ^ y;
-    }
-    diff == 0
 }
 
 #[cfg(test)]
@@ -75,8 +66,15 @@ mod tests {
     }
 
     #[test]
-    fn lengths_differing_by_256_are_not_equal() {
-        let a = vec![b'a'; 256];
-        assert!(!constant_time_eq(&a, b""));
+    fn a_secret_followed_by_anything_is_not_the_secret() {
+        let mut long = "s3cret".to_string();
+        long.push_str(&"\u{ff}".repeat(65_536));
+        assert_eq!(
+            check(Some(&format!("Bearer {long}")), Some("s3cret")),
+            Verdict::Wrong
+        );
+        let padded = format!("Bearer {}", "a".repeat(256));
+        assert_eq!(check(Some(&padded), Some("")), Verdict::NotConfigured);
+        assert_eq!(check(Some(&padded), Some("a")), Verdict::Wrong);
     }
 }

@@ -6,7 +6,9 @@ use worker::{
 };
 
 use super::auth::{check, Verdict};
-use crate::coordinator::{log, INSTANCE};
+use crate::coordinator::INSTANCE;
+use crate::runtime::worker::WorkerRuntime;
+use crate::runtime::Runtime;
 
 /// Webhook bodies are small JSON notes from n8n or BigQuery; anything larger
 /// is a mistake or an attack.
@@ -24,6 +26,13 @@ fn method_not_allowed(allow: &str) -> Result<Response> {
     Ok(error(405, &format!("method not allowed; use {allow}"))?.with_headers(headers))
 }
 
+/// A route that reaches the coordinator: the methods it takes, and its path
+/// on the coordinator.
+struct Forward {
+    allow: &'static str,
+    coordinator_path: &'static str,
+}
+
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
@@ -32,67 +41,75 @@ fn start() {
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: worker::Context) -> Result<Response> {
     let url = req.url()?;
-    let (allow, coordinator_path) = match url.path() {
-        "/sync-kv-now" => ("POST", "/sync"),
-        "/status" => ("GET", "/status"),
-        "/dashboard" | "/dashboard/" => {
-            return match req.method() {
-                Method::Get | Method::Head => Response::from_html(DASHBOARD),
-                _ => method_not_allowed("GET"),
-            };
-        }
-        _ => {
+    let forward = match url.path() {
+        "/sync-kv-now" => Forward {
+            allow: "POST",
+            coordinator_path: "/sync",
+        },
+        "/status" => Forward {
+            allow: "GET",
+            coordinator_path: "/status",
+        },
+        "/dashboard" | "/dashboard/" => return dashboard(&req),
+        other => {
             return error(
                 404,
-                &format!(
-                    "no route for {}; see /dashboard, /status, /sync-kv-now",
-                    url.path()
-                ),
+                &format!("no route for {other}; see /dashboard, /status, /sync-kv-now"),
             )
         }
     };
-    let method_ok = match allow {
+    let method_ok = match forward.allow {
         "POST" => req.method() == Method::Post,
         _ => matches!(req.method(), Method::Get | Method::Head),
     };
     if !method_ok {
-        return method_not_allowed(allow);
+        return method_not_allowed(forward.allow);
     }
-    let secret = env
-        .secret("EVENT_SIGNING_SECRET")
-        .ok()
-        .map(|s| s.to_string());
-    match check(
-        req.headers().get("Authorization")?.as_deref(),
-        secret.as_deref(),
-    ) {
-        Verdict::Allowed => {}
-        Verdict::NotConfigured => {
-            return error(503, "EVENT_SIGNING_SECRET is not configured; set it with `wrangler secret put EVENT_SIGNING_SECRET`");
-        }
-        verdict => {
-            let headers = Headers::new();
-            headers.set("WWW-Authenticate", "Bearer")?;
-            let message = if verdict == Verdict::Missing {
-                "missing bearer token: send Authorization: Bearer <EVENT_SIGNING_SECRET>"
-            } else {
-                "invalid bearer token"
-            };
-            return Ok(error(401, message)?.with_headers(headers));
-        }
+    if let Some(refused) = authorize(&req, &env)? {
+        return Ok(refused);
     }
-    if allow == "POST" && body_too_large(&mut req).await? {
+    if forward.allow == "POST" && body_too_large(&mut req).await? {
         return error(413, &format!("request body over {MAX_BODY_BYTES} bytes"));
     }
     let target = match url.query() {
-        Some(q) => format!("https://coordinator{coordinator_path}?{q}"),
-        None => format!("https://coordinator{coordinator_path}"),
+        Some(q) => format!("https://coordinator{}?{q}", forward.coordinator_path),
+        None => format!("https://coordinator{}", forward.coordinator_path),
     };
     let stub = env
         .durable_object("SYNC_COORDINATOR")?
         .id_from_name(INSTANCE)?
         .get_stub()?;
     stub.fetch_with_str(&target).await
+}
+
+fn dashboard(req: &Request) -> Result<Response> {
+    match req.method() {
+        Method::Get | Method::Head => Response::from_html(DASHBOARD),
+        _ => method_not_allowed("GET"),
+    }
+}
+
+/// The refusal for a request without the right bearer, or `None`.
+fn authorize(req: &Request, env: &Env) -> Result<Option<Response>> {
+    let secret = env
+        .secret("EVENT_SIGNING_SECRET")
+        .ok()
+        .map(|s| s.to_string());
+    let message = match check(req.headers().get("Authorization")?.as_deref(), secret.as_deref()) {
+        Verdict::Allowed => return Ok(None),
+        Verdict::NotConfigured => {
+            return error(
+                503,
+                "EVENT_SIGNING_SECRET is not configured; set it with `wrangler secret put EVENT_SIGNING_SECRET`",
+            )
+            .map(Some)
+        }
+        Verdict::Missing => "missing bearer token: send Authorization: Bearer <EVENT_SIGNING_SECRET>",
+        Verdict::Wrong => "invalid bearer token",
+    };
+    let headers = Headers::new();
+    headers.set("WWW-Authenticate", "Bearer")?;
+    Ok(Some(error(401, message)?.with_headers(headers)))
 }
 
 /// Checks the declared length first, then the bytes themselves (a chunked
@@ -119,6 +136,6 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
     .await;
     if let Err(e) = result {
-        log(json!({"event": "cron_error", "error": e.to_string()}));
+        WorkerRuntime.log(&json!({"event": "cron_error", "error": e.to_string()}));
     }
 }

@@ -31,8 +31,6 @@ impl BindingSink {
                 value,
                 metadata,
             } => {
-                let metadata: serde_json::Value = serde_json::from_str(&metadata)
-                    .map_err(|e| SinkError::Rejected(e.to_string()))?;
                 let mut put = self
                     .kv
                     .put(&key, value)
@@ -64,6 +62,10 @@ fn classify(e: worker::kv::KvError) -> SinkError {
 }
 
 impl KvSink for BindingSink {
+    fn ops_per_request(&self) -> usize {
+        1
+    }
+
     async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
         let this = &*self;
         // Unordered, so one slow put does not hold the slots of the writes

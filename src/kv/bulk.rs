@@ -2,22 +2,30 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use serde_json::json;
-use worker::{Delay, Method};
 
-use super::bulk_wire::{body, chunk, results, retry_after, RequestBudget};
-use crate::coordinator::{log, now};
+use super::bulk_wire::{body, chunk, results, Chunk, RequestBudget, MAX_PAIRS};
+use crate::engine::config::{ConfigError, Vars};
 use crate::engine::error::SinkError;
 use crate::engine::ports::{KvOp, KvSink};
-use crate::engine::time::{Micros, MICROS_PER_MILLI};
-use crate::outbound::{self, NoAnswer};
+use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_MILLI};
+use crate::runtime::{HttpRequest, HttpResponse, Method, Runtime};
 
-pub struct BulkSink {
+/// Where one namespace's bulk endpoints are and how to reach them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkEndpoint {
+    pub api_base: String,
+    pub account_id: String,
+    pub namespace_id: String,
+    pub api_token: String,
+}
+
+pub struct BulkSink<'r, R> {
+    runtime: &'r R,
     /// `{api_base}/accounts/{account}/storage/kv/namespaces/{namespace}`.
     namespace_url: String,
-    api_token: String,
+    authorization: String,
     expiration_ttl: u64,
     /// Shared by every invocation of this coordinator: the token's budget.
     budget: Rc<RefCell<RequestBudget>>,
@@ -25,96 +33,140 @@ pub struct BulkSink {
     deadline: Micros,
 }
 
-impl BulkSink {
+impl<'r, R: Runtime> BulkSink<'r, R> {
     pub fn new(
-        api_base: &str,
-        account_id: &str,
-        namespace_id: &str,
-        api_token: String,
+        runtime: &'r R,
+        endpoint: &BulkEndpoint,
         expiration_ttl: u64,
         budget: Rc<RefCell<RequestBudget>>,
         deadline: Micros,
     ) -> Self {
         BulkSink {
+            runtime,
             namespace_url: format!(
-                "{}/accounts/{account_id}/storage/kv/namespaces/{namespace_id}",
-                api_base.trim_end_matches('/')
+                "{}/accounts/{}/storage/kv/namespaces/{}",
+                endpoint.api_base.trim_end_matches('/'),
+                crate::bigquery::wire::encode(&endpoint.account_id),
+                crate::bigquery::wire::encode(&endpoint.namespace_id)
             ),
-            api_token,
+            authorization: format!("Bearer {}", endpoint.api_token),
             expiration_ttl,
             budget,
             deadline,
         }
     }
 
+    /// Sends one request within the token's budget.
     async fn send(
         &self,
-        url: &str,
         method: Method,
-        body: String,
-    ) -> Result<(u16, Option<String>, String), SinkError> {
-        let authorization = format!("Bearer {}", self.api_token);
+        url: &str,
+        payload: &str,
+    ) -> Result<HttpResponse, SinkError> {
+        if let Err(free_at) = self.budget.borrow_mut().take(self.runtime.now()) {
+            return Err(SinkError::RateLimited(format!(
+                "KV bulk API: this token's 1,100 requests per 5 minutes are used; more from {}",
+                to_rfc3339(free_at)
+            )));
+        }
         let headers = [
-            ("Authorization", authorization.as_str()),
+            ("Authorization", self.authorization.as_str()),
             ("Content-Type", "application/json"),
         ];
-        let answer = outbound::send(method, url, &headers, Some(body))
+        self.runtime
+            .send(HttpRequest {
+                method,
+                url,
+                headers: &headers,
+                body: Some(payload),
+            })
             .await
-            .map_err(|NoAnswer(e)| SinkError::Unavailable(format!("KV bulk API: {e}")))?;
-        Ok((answer.status, answer.retry_after, answer.body))
+            .map_err(|e| SinkError::Unavailable(format!("KV bulk API: {e}")))
     }
 
     /// One bulk request for a chunk, waiting out one `Retry-After` when the
-    /// budget allows, answered per operation.
-    async fn write_chunk(&self, ops: &[KvOp], indices: &[usize]) -> Vec<Result<(), SinkError>> {
-        let is_put = matches!(ops[indices[0]], KvOp::Put { .. });
-        let (url, method) = if is_put {
-            (format!("{}/bulk", self.namespace_url), Method::Put)
-        } else {
-            (format!("{}/bulk/delete", self.namespace_url), Method::Post)
+    /// deadline allows, answered per operation.
+    async fn write_chunk(&self, ops: &[KvOp], chunk: &Chunk) -> Vec<Result<(), SinkError>> {
+        let (url, method, ttl) = match chunk {
+            Chunk::Puts(_) => (
+                format!("{}/bulk", self.namespace_url),
+                Method::Put,
+                self.expiration_ttl,
+            ),
+            Chunk::Deletes(_) => (
+                format!("{}/bulk/delete", self.namespace_url),
+                Method::Post,
+                0,
+            ),
         };
-        let payload = match body(ops, indices, if is_put { self.expiration_ttl } else { 0 }) {
-            Ok(p) => p,
-            Err(e) => return vec![Err(e); indices.len()],
-        };
+        let payload = body(ops, chunk, ttl);
+        let indices = chunk.indices();
         let mut waited = false;
         loop {
-            if let Err(free_at) = self.budget.borrow_mut().take(now()) {
-                let message = format!(
-                    "KV bulk API: this token's 1,100 requests per 5 minutes are used; more from {}",
-                    crate::engine::time::to_rfc3339(free_at)
-                );
-                return vec![Err(SinkError::RateLimited(message)); indices.len()];
-            }
-            let (status, retry, text) = match self.send(&url, method.clone(), payload.clone()).await
-            {
+            let answer = match self.send(method, &url, &payload).await {
                 Ok(answer) => answer,
                 Err(e) => return vec![Err(e); indices.len()],
             };
-            let wait = retry_after(retry.as_deref());
-            log(
-                json!({"event": "kv_bulk_request", "keys": indices.len(), "status": status,
-                       "retry_after_ms": wait.map(|w| w / MICROS_PER_MILLI)}),
+            let wait = answer.retry_after();
+            self.runtime.log(
+                &json!({"event": "kv_bulk_request", "keys": indices.len(), "status": answer.status,
+                                    "retry_after_ms": wait.map(|w| w / MICROS_PER_MILLI)}),
             );
             match wait {
-                Some(wait) if status == 429 && !waited && now() + wait < self.deadline => {
+                Some(wait)
+                    if answer.status == 429
+                        && !waited
+                        && self.runtime.now() + wait < self.deadline =>
+                {
                     waited = true;
-                    Delay::from(Duration::from_micros(wait.max(0) as u64)).await;
+                    self.runtime.sleep(wait).await;
                 }
-                _ => return results(status, &text, ops, indices),
+                _ => return results(answer.status, &answer.body, ops, indices),
             }
         }
     }
 }
 
-impl KvSink for BulkSink {
+impl<R: Runtime> KvSink for BulkSink<'_, R> {
+    fn ops_per_request(&self) -> usize {
+        MAX_PAIRS
+    }
+
     async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
         let mut answers: Vec<Result<(), SinkError>> = vec![Ok(()); ops.len()];
-        for indices in chunk(&ops) {
-            for (i, result) in indices.iter().zip(self.write_chunk(&ops, &indices).await) {
+        for chunk in chunk(&ops) {
+            let results = self.write_chunk(&ops, &chunk).await;
+            for (i, result) in chunk.indices().iter().zip(results) {
                 answers[*i] = result;
             }
         }
         answers
+    }
+}
+
+impl BulkEndpoint {
+    /// The bulk path's settings: `None` unless `CLOUDFLARE_API_TOKEN` is
+    /// set; then the account and the namespace must be set too.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let vars = Vars(var);
+        let Some(api_token) = vars.text("CLOUDFLARE_API_TOKEN") else {
+            return Ok(None);
+        };
+        let needed = |name: &str, what: &str| {
+            vars.text(name).ok_or_else(|| {
+                ConfigError::missing(
+                    name,
+                    format!("CLOUDFLARE_API_TOKEN is set, so the bulk path needs {what}"),
+                )
+            })
+        };
+        Ok(Some(BulkEndpoint {
+            account_id: needed("CLOUDFLARE_ACCOUNT_ID", "the account id")?,
+            namespace_id: needed("KV_NAMESPACE_ID", "the namespace id of IDENTITY_STORE")?,
+            api_base: vars
+                .text("CLOUDFLARE_API_BASE")
+                .unwrap_or_else(|| "https://api.cloudflare.com/client/v4".into()),
+            api_token,
+        }))
     }
 }

@@ -9,11 +9,12 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::engine::error::SinkError;
 use crate::engine::ports::KvOp;
+use crate::engine::record::Metadata;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
 
 pub const MAX_PAIRS: usize = 10_000;
@@ -23,62 +24,117 @@ const WINDOW: Micros = 300 * MICROS_PER_SECOND;
 /// Under Cloudflare's 1,200, leaving room for other users of the token.
 const REQUESTS_PER_WINDOW: usize = 1_100;
 
-/// Splits operations into bulk requests: puts and deletes apart, each chunk
-/// within the pair and size limits. Returns the indices of `ops` per chunk.
-pub fn chunk(ops: &[KvOp]) -> Vec<Vec<usize>> {
-    let mut chunks = Vec::new();
-    for want_put in [true, false] {
-        let mut current: Vec<usize> = Vec::new();
-        let mut bytes = 0;
-        for (i, op) in ops.iter().enumerate() {
-            let (is_put, size) = match op {
-                KvOp::Put {
-                    key,
-                    value,
-                    metadata,
-                } => (true, key.len() + value.len() + metadata.len() + 64),
-                KvOp::Delete { key } => (false, key.len() + 4),
-            };
-            if is_put != want_put {
-                continue;
-            }
-            if current.len() == MAX_PAIRS || (bytes + size > MAX_BODY_BYTES && !current.is_empty())
-            {
-                chunks.push(std::mem::take(&mut current));
-                bytes = 0;
-            }
-            current.push(i);
-            bytes += size;
-        }
-        if !current.is_empty() {
-            chunks.push(current);
-        }
-    }
-    chunks
+/// One bulk request's worth of operations: the bulk API writes and deletes
+/// through different endpoints, so a request holds one kind only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Chunk {
+    /// Indices of `Put` operations, for `PUT …/bulk`.
+    Puts(Vec<usize>),
+    /// Indices of `Delete` operations, for `POST …/bulk/delete`.
+    Deletes(Vec<usize>),
 }
 
-/// The JSON body of a bulk write or delete for these operations.
-pub fn body(ops: &[KvOp], indices: &[usize], expiration_ttl: u64) -> Result<String, SinkError> {
-    let items: Vec<Value> = indices
-        .iter()
-        .map(|&i| match &ops[i] {
-            KvOp::Put {
+impl Chunk {
+    pub fn indices(&self) -> &[usize] {
+        match self {
+            Chunk::Puts(i) | Chunk::Deletes(i) => i,
+        }
+    }
+}
+
+/// Splits operations into bulk requests: puts and deletes apart, each chunk
+/// within the pair and size limits.
+pub fn chunk(ops: &[KvOp]) -> Vec<Chunk> {
+    let mut puts = Vec::new();
+    let mut deletes = Vec::new();
+    let (mut current_puts, mut put_bytes) = (Vec::new(), 0);
+    let mut current_deletes = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            KvOp::Put { key, value, .. } => {
+                let size = key.len() + value.len() + PAIR_OVERHEAD;
+                let full = current_puts.len() == MAX_PAIRS
+                    || (put_bytes + size > MAX_BODY_BYTES && !current_puts.is_empty());
+                if full {
+                    puts.push(Chunk::Puts(std::mem::take(&mut current_puts)));
+                    put_bytes = 0;
+                }
+                current_puts.push(i);
+                put_bytes += size;
+            }
+            KvOp::Delete { .. } => {
+                if current_deletes.len() == MAX_PAIRS {
+                    deletes.push(Chunk::Deletes(std::mem::take(&mut current_deletes)));
+                }
+                current_deletes.push(i);
+            }
+        }
+    }
+    if !current_puts.is_empty() {
+        puts.push(Chunk::Puts(current_puts));
+    }
+    if !current_deletes.is_empty() {
+        deletes.push(Chunk::Deletes(current_deletes));
+    }
+    puts.extend(deletes);
+    puts
+}
+
+/// JSON framing, metadata and TTL around one pair, over its key and value.
+const PAIR_OVERHEAD: usize = 200;
+
+/// The pairs of a bulk write, serialised straight from the operations:
+/// values are borrowed, never copied into a JSON tree.
+struct PutPairs<'a> {
+    ops: &'a [KvOp],
+    indices: &'a [usize],
+    expiration_ttl: u64,
+}
+
+impl Serialize for PutPairs<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.indices.len()))?;
+        for &i in self.indices {
+            if let KvOp::Put {
                 key,
                 value,
                 metadata,
-            } => {
-                let metadata: Value = serde_json::from_str(metadata)
-                    .map_err(|e| SinkError::Rejected(e.to_string()))?;
-                let mut pair = json!({"key": key, "value": value, "metadata": metadata});
-                if expiration_ttl > 0 {
-                    pair["expiration_ttl"] = json!(expiration_ttl);
-                }
-                Ok(pair)
+            } = &self.ops[i]
+            {
+                seq.serialize_element(&Pair {
+                    key,
+                    value,
+                    metadata,
+                    expiration_ttl: (self.expiration_ttl > 0).then_some(self.expiration_ttl),
+                })?;
             }
-            KvOp::Delete { key } => Ok(Value::String(key.clone())),
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Value::Array(items).to_string())
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Pair<'a> {
+    key: &'a str,
+    value: &'a str,
+    metadata: &'a Metadata,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_ttl: Option<u64>,
+}
+
+/// The JSON body of a bulk request for this chunk.
+pub fn body(ops: &[KvOp], chunk: &Chunk, expiration_ttl: u64) -> String {
+    let text = match chunk {
+        Chunk::Puts(indices) => serde_json::to_string(&PutPairs {
+            ops,
+            indices,
+            expiration_ttl,
+        }),
+        Chunk::Deletes(indices) => {
+            serde_json::to_string(&indices.iter().map(|&i| ops[i].key()).collect::<Vec<_>>())
+        }
+    };
+    text.expect("strings and numbers always serialise")
 }
 
 #[derive(Deserialize)]
@@ -170,15 +226,6 @@ impl RequestBudget {
         self.sent.push_back(now);
         Ok(())
     }
-}
-
-/// `Retry-After` in seconds (the form Cloudflare sends), as microseconds.
-pub fn retry_after(header: Option<&str>) -> Option<Micros> {
-    header?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| s as Micros * MICROS_PER_SECOND)
 }
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
 use super::*;
+use serde_json::Value;
 
 fn put(key: &str, value_len: usize) -> KvOp {
     KvOp::Put {
         key: key.into(),
         value: "v".repeat(value_len),
-        metadata: "{\"updated_at\":\"x\"}".into(),
+        metadata: Metadata {
+            updated_at: 0,
+            synced_at: 1_000_000,
+        },
     }
 }
 
@@ -14,10 +18,11 @@ fn chunks_respect_pairs_size_and_kind() {
     ops.push(KvOp::Delete { key: "gone".into() });
     let chunks = chunk(&ops);
     assert_eq!(
-        chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+        chunks.iter().map(|c| c.indices().len()).collect::<Vec<_>>(),
         vec![10_000, 10_000, 5_000, 1]
     );
-    assert_eq!(chunks[3], vec![25_000]);
+    assert_eq!(chunks[3], Chunk::Deletes(vec![25_000]));
+    assert!(matches!(chunks[0], Chunk::Puts(_)));
     let big: Vec<KvOp> = (0..3)
         .map(|i| put(&format!("b{i}"), 40 * 1024 * 1024))
         .collect();
@@ -31,11 +36,18 @@ fn chunks_respect_pairs_size_and_kind() {
 #[test]
 fn bodies_carry_metadata_and_ttl() {
     let ops = vec![put("a", 1), KvOp::Delete { key: "b".into() }];
-    let v: Value = serde_json::from_str(&body(&ops, &[0], 3_600).unwrap()).unwrap();
+    let v: Value = serde_json::from_str(&body(&ops, &Chunk::Puts(vec![0]), 3_600)).unwrap();
     assert_eq!(v[0]["key"], "a");
-    assert_eq!(v[0]["metadata"]["updated_at"], "x");
+    assert_eq!(v[0]["value"], "v");
+    assert_eq!(
+        v[0]["metadata"]["updated_at"],
+        "1970-01-01T00:00:00.000000Z"
+    );
+    assert_eq!(v[0]["metadata"]["synced_at"], "1970-01-01T00:00:01.000000Z");
     assert_eq!(v[0]["expiration_ttl"], 3_600);
-    assert_eq!(body(&ops, &[1], 0).unwrap(), "[\"b\"]");
+    let v: Value = serde_json::from_str(&body(&ops, &Chunk::Puts(vec![0]), 0)).unwrap();
+    assert!(v[0].get("expiration_ttl").is_none(), "no TTL, no field");
+    assert_eq!(body(&ops, &Chunk::Deletes(vec![1]), 0), "[\"b\"]");
 }
 
 #[test]
@@ -75,6 +87,4 @@ fn the_request_budget_stops_short_of_cloudflares_limit() {
         Ok(()),
         "the oldest request left the window"
     );
-    assert_eq!(retry_after(Some(" 30 ")), Some(30 * MICROS_PER_SECOND));
-    assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
 }

@@ -1,8 +1,9 @@
 //! The fakes: a warehouse that evaluates the wrapped query's window and order
-//! over an in-memory table, a KV namespace, a state store with the contract
-//! of `StateStore` (atomic, fenced, cursor never backward) and a clock.
-//! Each can be told to fail, including the nasty cases: a write that landed
-//! but whose answer was lost, and a job created but never reported.
+//! over an in-memory table and hands the engine decoded rows, a KV
+//! namespace, and a clock. (The state store is the real one, over SQLite:
+//! see `sqlite`.) Each can be told to fail, including the nasty cases: a
+//! write that landed but whose answer was lost, and a job created but never
+//! reported.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
@@ -10,18 +11,12 @@ use std::rc::Rc;
 
 use serde_json::{json, Value};
 
-use kv_sync::engine::checkpoint::RunProgress;
 use kv_sync::engine::cursor::Cursor;
-use kv_sync::engine::error::{SinkError, StoreError, WarehouseError};
-use kv_sync::engine::lease::RunLease;
-use kv_sync::engine::ports::{
-    Checkpoint, Clock, JobRef, KvOp, KvSink, ResultPage, StateStore, StoredHash, Warehouse,
-};
-use kv_sync::engine::record::Quarantined;
-use kv_sync::engine::row::decode_rows;
+use kv_sync::engine::error::{SinkError, WarehouseError};
+use kv_sync::engine::ports::{Clock, JobRef, KvOp, KvSink, ResultPage, Warehouse};
+use kv_sync::engine::record::{Metadata, PageRow, SourceRow};
 use kv_sync::engine::source_query::SourceQuery;
 use kv_sync::engine::time::{parse_rfc3339, Micros};
-use kv_sync::engine::typing::Schema;
 
 use super::rng::Rng;
 
@@ -66,7 +61,8 @@ impl Faults {
         }
     }
 
-    fn hit(&mut self) -> bool {
+    /// Whether this call fails: counts a step of the shared counter.
+    pub fn strikes(&mut self) -> bool {
         let step = self.steps.get();
         self.steps.set(step + 1);
         let hit = self.crash_at == Some(step) || (self.p > 0.0 && self.rng.chance(self.p));
@@ -81,8 +77,9 @@ impl Faults {
 
 // ----------------------------------------------------------------- warehouse
 
+/// A row of the fake source table.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SourceRow {
+pub struct Lead {
     pub key: Option<String>,
     pub updated_at: Option<Micros>,
     pub deleted: bool,
@@ -90,9 +87,9 @@ pub struct SourceRow {
     pub visits: i64,
 }
 
-impl SourceRow {
+impl Lead {
     pub fn new(key: &str, updated_at: Micros, name: &str, visits: i64) -> Self {
-        SourceRow {
+        Lead {
             key: Some(key.into()),
             updated_at: Some(updated_at),
             deleted: false,
@@ -106,35 +103,23 @@ impl SourceRow {
         json!({ "name": self.name, "visits": self.visits })
     }
 
-    /// The row as BigQuery sends it: `{"f":[{"v":…},…]}`.
-    fn to_fv(&self) -> Value {
-        json!({"f": [
-            {"v": self.key},
-            {"v": self.updated_at.map(|t| t.to_string())},
-            {"v": self.deleted.to_string()},
-            {"v": self.name},
-            {"v": self.visits.to_string()},
-        ]})
+    /// The row as a warehouse adapter hands it to the engine.
+    fn to_row(&self) -> SourceRow {
+        SourceRow {
+            key: self.key.clone(),
+            updated_at: self.updated_at,
+            deleted: self.deleted,
+            value: self.expected_value().to_string(),
+        }
     }
-}
-
-pub fn schema() -> Schema {
-    serde_json::from_value(json!({"fields": [
-        {"name": "key", "type": "STRING", "mode": "NULLABLE"},
-        {"name": "updated_at", "type": "TIMESTAMP", "mode": "NULLABLE"},
-        {"name": "deleted", "type": "BOOLEAN", "mode": "NULLABLE"},
-        {"name": "name", "type": "STRING", "mode": "NULLABLE"},
-        {"name": "visits", "type": "INTEGER", "mode": "NULLABLE"},
-    ]}))
-    .unwrap()
 }
 
 #[derive(Default)]
 pub struct FakeWarehouse {
     /// The source table: rows with a key by key, plus rows with a null key.
-    pub rows: BTreeMap<String, SourceRow>,
-    pub keyless: Vec<SourceRow>,
-    jobs: HashMap<String, Vec<Value>>,
+    pub rows: BTreeMap<String, Lead>,
+    pub keyless: Vec<Lead>,
+    jobs: HashMap<String, Vec<Lead>>,
     pub jobs_started: u32,
     pub pages_read: u32,
     /// Rows sent back over all pages: what a real client would download.
@@ -150,7 +135,7 @@ pub struct FakeWarehouse {
 }
 
 impl FakeWarehouse {
-    pub fn upsert(&mut self, row: SourceRow) {
+    pub fn upsert(&mut self, row: Lead) {
         match &row.key {
             Some(k) => {
                 self.rows.insert(k.clone(), row);
@@ -164,7 +149,7 @@ impl FakeWarehouse {
         self.jobs.clear();
     }
 
-    fn evaluate(&self, query: &SourceQuery) -> Vec<Value> {
+    fn evaluate(&self, query: &SourceQuery) -> Vec<Lead> {
         let param = |name: &str| {
             query
                 .params
@@ -175,7 +160,7 @@ impl FakeWarehouse {
         let since = parse_rfc3339(&param("since").expect("@since is always passed")).unwrap();
         let after = param("after_updated_at")
             .map(|t| Cursor::new(parse_rfc3339(&t).unwrap(), param("after_key").unwrap()));
-        let mut selected: Vec<&SourceRow> = self
+        let mut selected: Vec<&Lead> = self
             .rows
             .values()
             .chain(self.keyless.iter())
@@ -188,7 +173,7 @@ impl FakeWarehouse {
             .collect();
         // ORDER BY updated_at, key: NULL keys first, as in BigQuery.
         selected.sort_by(|a, b| (a.updated_at, &a.key).cmp(&(b.updated_at, &b.key)));
-        selected.into_iter().map(SourceRow::to_fv).collect()
+        selected.into_iter().cloned().collect()
     }
 
     fn page(
@@ -223,9 +208,10 @@ impl FakeWarehouse {
         };
         let end = (offset + max_rows as usize).min(all.len());
         self.rows_served += (end - offset.min(end)) as u64;
-        // Decoded from the wire form, as the BigQuery adapter does.
-        let rows = Value::Array(all[offset.min(end)..end].to_vec()).to_string();
-        let rows = decode_rows(&schema(), &rows).expect("the fake's rows are BigQuery rows");
+        let rows: Vec<PageRow> = all[offset.min(end)..end]
+            .iter()
+            .map(|l| Ok(l.to_row()))
+            .collect();
         Ok(ResultPage {
             job,
             complete: true,
@@ -236,7 +222,7 @@ impl FakeWarehouse {
     }
 
     fn transient_fault(&mut self) -> Option<WarehouseError> {
-        if !self.faults.hit() {
+        if !self.faults.strikes() {
             return None;
         }
         Some(match self.faults.pick(3) {
@@ -261,7 +247,7 @@ impl Warehouse for FakeWarehouse {
         let rows = self.evaluate(query);
         self.jobs.insert(job_id.clone(), rows);
         // The job exists now; the answer may still be lost on the way back.
-        if self.faults.hit() {
+        if self.faults.strikes() {
             return Err(WarehouseError::Unreachable(
                 "answer to jobs.query lost".into(),
             ));
@@ -288,7 +274,7 @@ impl Warehouse for FakeWarehouse {
 
 #[derive(Default)]
 pub struct FakeKv {
-    pub data: HashMap<String, (String, String)>,
+    pub data: HashMap<String, (String, Metadata)>,
     pub puts: u64,
     pub deletes: u64,
     /// The largest batch handed to `apply`.
@@ -307,7 +293,7 @@ impl FakeKv {
         self.puts + self.deletes
     }
 
-    fn land(&mut self, op: KvOp) {
+    fn store_op(&mut self, op: KvOp) {
         match op {
             KvOp::Put {
                 key,
@@ -326,17 +312,21 @@ impl FakeKv {
 }
 
 impl KvSink for FakeKv {
+    fn ops_per_request(&self) -> usize {
+        1
+    }
+
     async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
         self.largest_batch = self.largest_batch.max(ops.len());
         let n = ops.len();
-        if !self.faults.hit() {
-            ops.into_iter().for_each(|op| self.land(op));
+        if !self.faults.strikes() {
+            ops.into_iter().for_each(|op| self.store_op(op));
             return vec![Ok(()); n];
         }
         match self.faults.pick(3) {
             // Every write landed, but the answers were lost.
             0 => {
-                ops.into_iter().for_each(|op| self.land(op));
+                ops.into_iter().for_each(|op| self.store_op(op));
                 vec![
                     Err(SinkError::Unavailable(
                         "connection reset after write".into()
@@ -348,7 +338,7 @@ impl KvSink for FakeKv {
             1 => {
                 let k = self.faults.pick(n as u64 + 1) as usize;
                 let mut results = vec![Ok(()); k];
-                ops.into_iter().take(k).for_each(|op| self.land(op));
+                ops.into_iter().take(k).for_each(|op| self.store_op(op));
                 results.resize(
                     n,
                     Err(SinkError::RateLimited("429 Too Many Requests".into())),
@@ -358,84 +348,6 @@ impl KvSink for FakeKv {
             // Nothing landed.
             _ => vec![Err(SinkError::Unavailable("503 Service Unavailable".into())); n],
         }
-    }
-}
-
-// --------------------------------------------------------------------- store
-
-#[derive(Default)]
-pub struct FakeStore {
-    pub cursor: Option<Cursor>,
-    pub run: Option<RunProgress>,
-    pub hashes: HashMap<String, StoredHash>,
-    pub failed: BTreeMap<String, String>,
-    pub lease: Option<RunLease>,
-    runs: u64,
-    pub commits: u64,
-    pub faults: Faults,
-}
-
-impl FakeStore {
-    pub fn next_run_id(&mut self) -> u64 {
-        self.runs += 1;
-        self.runs
-    }
-
-    pub fn begin_run(&mut self, progress: RunProgress) {
-        assert!(self.run.is_none(), "one run at a time");
-        self.run = Some(progress);
-    }
-
-    pub fn end_run(&mut self) {
-        let run = self.run.take().expect("a run is active");
-        assert!(run.finished, "a run ends only when finished");
-        if let Some(lease) = self.lease.as_mut() {
-            lease.expires_at = Micros::MIN;
-        }
-    }
-
-    fn record_failure(&mut self, q: &Quarantined) {
-        self.failed.insert(q.identity(), q.reason.clone());
-    }
-}
-
-impl StateStore for FakeStore {
-    fn stored_hashes(&self, keys: &[&str]) -> Result<Vec<Option<StoredHash>>, StoreError> {
-        Ok(keys.iter().map(|k| self.hashes.get(*k).copied()).collect())
-    }
-
-    fn commit(&mut self, c: Checkpoint<'_>) -> Result<(), StoreError> {
-        // A crash during the checkpoint: atomic, so nothing of it is stored.
-        if self.faults.hit() {
-            return Err(StoreError::Storage(
-                "injected crash during checkpoint".into(),
-            ));
-        }
-        let lease = self.lease.as_mut().expect("a lease is held");
-        if !lease.admits(c.fence) {
-            return Err(StoreError::LeaseLost { fence: c.fence });
-        }
-        lease.expires_at = c.lease_expires_at;
-        let previous = self.run.as_ref().expect("a run is active");
-        assert!(
-            c.progress.position >= previous.position,
-            "progress moved backward"
-        );
-        self.run = Some(c.progress.clone());
-        self.cursor = Cursor::latest(self.cursor.take(), c.progress.position.clone());
-        for w in c.written {
-            self.hashes.insert(
-                w.key.clone(),
-                StoredHash {
-                    hash: w.hash,
-                    written_at: w.written_at,
-                },
-            );
-            self.failed.remove(&w.key);
-        }
-        c.quarantined.iter().for_each(|q| self.record_failure(q));
-        self.commits += 1;
-        Ok(())
     }
 }
 

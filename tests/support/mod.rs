@@ -1,32 +1,43 @@
-//! In-memory stand-ins for the engine's ports, with injectable faults, and a
-//! small driver that plays the coordinator's part: it restarts an invocation
-//! from the stored checkpoint after every failure, as a crashed Durable
-//! Object would be restarted, and hands a page read ahead from one
-//! invocation to the next, as a live one does.
+//! The host test world: the engine over in-memory fakes of the warehouse and
+//! KV, the coordinator's real store over SQLite, and the coordinator's real
+//! decisions (`kv_sync::coordination`). It plays the Durable Object's part
+//! the way the Durable Object does: start a run, take the lease, run an
+//! invocation, settle it. A failed invocation is treated as a crash (the
+//! object died before settling): nothing is recorded and the next
+//! invocation takes over once the lease lapses, from the stored checkpoint.
 #![allow(dead_code)]
 
 pub mod fakes;
 pub mod rng;
+pub mod sqlite;
 
-use kv_sync::engine::checkpoint::RunProgress;
+use std::collections::BTreeMap;
+
+use kv_sync::coordination::decide::start_run;
+use kv_sync::coordination::settle::settle;
+use kv_sync::coordination::state::SyncState;
+use kv_sync::coordination::status::Trigger;
+use kv_sync::engine::config::SyncConfig;
 use kv_sync::engine::cursor::Cursor;
-use kv_sync::engine::lease::RunLease;
 use kv_sync::engine::limits::RunLimits;
+use kv_sync::engine::progress::RunProgress;
 use kv_sync::engine::read_ahead::ReadAhead;
-use kv_sync::engine::run::{Engine, Outcome, Report, Waited};
-use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
+use kv_sync::engine::run::{Engine, Outcome, Ports, Report, RunSpec, TimeSpent};
+use kv_sync::engine::time::MICROS_PER_SECOND;
+use kv_sync::store::Store;
 
-use fakes::{FakeClock, FakeKv, FakeStore, FakeWarehouse};
+use fakes::{FakeClock, FakeKv, FakeWarehouse};
+use sqlite::Sqlite;
 
 pub const QUERY: &str = "SELECT * FROM test.source";
 
 pub struct World {
     pub warehouse: FakeWarehouse,
     pub kv: FakeKv,
-    pub store: FakeStore,
+    pub store: Store<Sqlite>,
     pub clock: FakeClock,
+    pub config: SyncConfig,
     pub limits: RunLimits,
-    pub lookback: Micros,
     /// What the last invocation read ahead; a failure forgets it, as a
     /// restarted object would.
     pub read_ahead: Option<ReadAhead>,
@@ -34,70 +45,90 @@ pub struct World {
 
 impl World {
     pub fn new(limits: RunLimits) -> Self {
+        let store = Store::new(Sqlite::default());
+        let clock = FakeClock::new(1_767_225_600 * MICROS_PER_SECOND);
+        store
+            .migrate(clock.now_micros())
+            .expect("the schema applies");
         World {
             warehouse: FakeWarehouse::default(),
             kv: FakeKv::default(),
-            store: FakeStore::default(),
-            clock: FakeClock::new(1_767_225_600 * MICROS_PER_SECOND),
-            limits,
-            lookback: 600 * MICROS_PER_SECOND,
+            store,
+            clock,
+            config: SyncConfig::default(),
+            limits: RunLimits {
+                // A crashed holder's lease lapses one tick of the test later.
+                lease_ttl: MICROS_PER_SECOND,
+                ..limits
+            },
             read_ahead: None,
         }
     }
 
-    /// Starts a run the way the coordinator does: from the cursor minus the
-    /// lookback, or from the beginning for a full run.
-    pub fn start_run(&mut self, full: bool) -> RunProgress {
-        let since = match (&self.store.cursor, full) {
-            (Some(c), false) => c.updated_at - self.lookback,
-            _ => kv_sync::engine::time::BEGINNING_OF_TIME,
-        };
-        let run_id = self.store.next_run_id();
-        let progress = RunProgress::new(run_id, since);
-        self.store.begin_run(progress.clone());
-        progress
+    pub fn state(&self) -> SyncState {
+        self.store.state().expect("the state reads")
     }
 
-    /// One invocation under a freshly acquired lease, from the stored
-    /// checkpoint (never from in-memory state: that died with the "crash").
+    /// Starts a run the way the coordinator does (again, if the object
+    /// crashed before the run was recorded).
+    pub fn start_run(&mut self, full: bool) -> RunProgress {
+        let trigger = if full {
+            Trigger::Full
+        } else {
+            Trigger::Webhook
+        };
+        loop {
+            let start = start_run(&self.state(), trigger, full, &self.config);
+            match self.store.create_run(&start, self.clock.now_micros()) {
+                Ok(progress) => return progress,
+                Err(_) => self.clock.advance(MICROS_PER_SECOND),
+            }
+        }
+    }
+
+    /// One invocation of the active run under a freshly taken lease, from
+    /// the stored checkpoint (never from in-memory state: that died with a
+    /// "crash"), settled as the coordinator settles it.
     pub async fn invoke(&mut self) -> Report {
-        let progress = self.store.run.clone().expect("a run is active");
+        let run_id = self.state().active_run.expect("a run is active");
         let now = self.clock.now_micros();
-        let lease = RunLease::acquire(
-            self.store.lease.as_ref(),
-            progress.run_id,
-            now,
-            self.limits.lease_ttl,
-        )
-        .unwrap_or_else(|holder| {
-            // A test never leaves a live holder behind: expire it, as
-            // time passing would.
-            RunLease::acquire(
-                Some(&RunLease {
-                    expires_at: now,
-                    ..holder
-                }),
-                progress.run_id,
-                now,
-                self.limits.lease_ttl,
-            )
-            .unwrap()
-        });
-        self.store.lease = Some(lease);
-        let mut engine = Engine {
+        let progress = self.store.progress(run_id).expect("the checkpoint reads");
+        let lease = match self.store.acquire_lease(run_id, now, self.limits.lease_ttl) {
+            Ok(lease) => lease.expect("no live holder: a crashed one's lease has lapsed"),
+            // The object crashed while taking the lease.
+            Err(e) => {
+                return Report {
+                    progress,
+                    outcome: Outcome::Failed(e.into()),
+                    time_spent: TimeSpent::default(),
+                    read_ahead: None,
+                }
+            }
+        };
+        let mut store = &self.store;
+        let ports = Ports {
             warehouse: &mut self.warehouse,
             sink: &mut self.kv,
-            store: &mut self.store,
+            store: &mut store,
             clock: &self.clock,
-            limits: &self.limits,
-            query: QUERY,
-            fence: lease.fence,
-            waited: Waited::default(),
-            read_ahead: self.read_ahead.take(),
         };
-        let mut report = engine.run_invocation(progress).await;
+        let spec = RunSpec {
+            query: QUERY,
+            key_prefix: "",
+            limits: &self.limits,
+        };
+        let mut report = Engine::new(ports, spec, lease.fence)
+            .with_read_ahead(self.read_ahead.take())
+            .run_invocation(progress)
+            .await;
         if !matches!(report.outcome, Outcome::Failed(_)) {
             self.read_ahead = report.read_ahead.take();
+            let now = self.clock.now_micros();
+            let settlement = settle(&report.outcome, &self.state(), now, &self.config);
+            // A settlement the store refuses is a crash too.
+            let _ = self
+                .store
+                .record_end(lease.fence, &report.progress, &settlement.end, now);
         }
         report
     }
@@ -107,15 +138,10 @@ impl World {
     pub async fn run_to_completion(&mut self, max_invocations: usize) -> usize {
         for n in 1..=max_invocations {
             let report = self.invoke().await;
-            match report.outcome {
-                Outcome::Completed => {
-                    self.store.end_run();
-                    return n;
-                }
-                Outcome::Paused(_) | Outcome::Failed(_) => {
-                    self.clock.advance(MICROS_PER_SECOND);
-                }
+            if report.outcome == Outcome::Completed && self.state().active_run.is_none() {
+                return n;
             }
+            self.clock.advance(MICROS_PER_SECOND);
         }
         panic!("run did not complete in {max_invocations} invocations");
     }
@@ -127,7 +153,30 @@ impl World {
     }
 
     pub fn cursor(&self) -> Option<Cursor> {
-        self.store.cursor.clone()
+        self.state().cursor
+    }
+
+    /// The quarantined rows: identity → reason.
+    pub fn failed_rows(&self) -> BTreeMap<String, String> {
+        use kv_sync::store::sql::Sql;
+        self.store
+            .sql()
+            .query("SELECT id, reason FROM failed_rows", &[])
+            .expect("failed rows read")
+            .iter()
+            .map(|r| (r.get(0).unwrap(), r.get(1).unwrap()))
+            .collect()
+    }
+
+    /// How many hashes the store holds.
+    pub fn stored_keys(&self) -> i64 {
+        use kv_sync::store::sql::Sql;
+        self.store
+            .sql()
+            .query("SELECT COUNT(*) FROM key_hashes", &[])
+            .unwrap()[0]
+            .get(0)
+            .unwrap()
     }
 }
 

@@ -4,8 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::RunCounters;
-use super::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
+use super::state::SyncState;
+
+use crate::engine::progress::RunCounters;
+use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -15,50 +17,12 @@ pub enum Trigger {
     Full,
 }
 
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Alarm => "alarm",
-            Trigger::Webhook => "webhook",
-            Trigger::Full => "full",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "alarm" => Some(Trigger::Alarm),
-            "webhook" => Some(Trigger::Webhook),
-            "full" => Some(Trigger::Full),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Running,
     Completed,
     Failed,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "running" => Some(RunStatus::Running),
-            "completed" => Some(RunStatus::Completed),
-            "failed" => Some(RunStatus::Failed),
-            _ => None,
-        }
-    }
 }
 
 /// A run as `/status` shows it.
@@ -173,4 +137,60 @@ pub struct Status {
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
     pub now: String,
+}
+
+/// What `/status` is built from: the sync's state and records as stored,
+/// the alarm, and the time.
+pub struct StatusFacts<'a> {
+    pub state: &'a SyncState,
+    /// Newest first.
+    pub recent_runs: &'a [RunRecord],
+    pub current_run: Option<&'a RunRecord>,
+    pub failed_count: u64,
+    pub failed_recent: Vec<FailedRowView>,
+    pub next_alarm_at: Option<Micros>,
+    pub interval_seconds: u64,
+    pub now: Micros,
+}
+
+/// The Status object.
+pub fn status(facts: StatusFacts<'_>) -> Status {
+    let StatusFacts { state, now, .. } = facts;
+    let runs = facts.recent_runs;
+    let failing = state.consecutive_failures > 0;
+    let cursor = state.cursor.as_ref();
+    Status {
+        state: match (facts.current_run, failing) {
+            (Some(_), _) => State::Running,
+            (None, true) => State::Failing,
+            (None, false) => State::Idle,
+        },
+        lag_seconds: cursor
+            .map(|c| ((now - c.updated_at) as f64 / MICROS_PER_SECOND as f64).max(0.0)),
+        cursor: CursorView {
+            updated_at: cursor.map(|c| to_rfc3339(c.updated_at)),
+            key: cursor.map(|c| c.key.clone()),
+        },
+        interval_seconds: facts.interval_seconds,
+        next_alarm_at: facts.next_alarm_at.map(to_rfc3339),
+        queued: state.follow_up.is_some(),
+        current_run: facts.current_run.map(|r| r.view(now)),
+        last_error: runs
+            .iter()
+            .find(|r| r.status == RunStatus::Failed)
+            .filter(|_| failing)
+            .and_then(|r| r.error.clone()),
+        last_run: runs
+            .iter()
+            .find(|r| r.status != RunStatus::Running)
+            .map(|r| r.view(now)),
+        recent_runs: runs.iter().map(|r| r.view(now)).collect(),
+        failed_rows: FailedRows {
+            count: facts.failed_count,
+            recent: facts.failed_recent,
+        },
+        totals: state.totals.clone(),
+        consecutive_failures: state.consecutive_failures,
+        now: to_rfc3339(now),
+    }
 }

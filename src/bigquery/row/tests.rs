@@ -1,9 +1,10 @@
 use super::*;
+use crate::engine::record::check;
 use serde_json::{json, Value};
 
 /// Decodes one `{"f":[…]}` row given as text: the typing rules without the
 /// record rules.
-fn decode_text(schema: &Schema, row_json: &str) -> Result<DecodedRow, DecodeError> {
+fn decode_text(schema: &Schema, row_json: &str) -> Result<SourceRow, DecodeError> {
     let mut r = Reader::new(row_json);
     let row = read_row(&mut r, &Layout::of(schema), 0)
         .and_then(|row| r.end().map(|()| row))
@@ -12,7 +13,7 @@ fn decode_text(schema: &Schema, row_json: &str) -> Result<DecodedRow, DecodeErro
 }
 
 /// Decodes a row written as JSON, as BigQuery sends it.
-fn decode_row(schema: &Schema, row: &Value) -> Result<DecodedRow, DecodeError> {
+fn decode_row(schema: &Schema, row: &Value) -> Result<SourceRow, DecodeError> {
     decode_text(schema, &row.to_string())
 }
 
@@ -183,9 +184,12 @@ fn a_bad_row_is_quarantined_with_its_key_and_the_page_goes_on() {
         {"f":[{"v":"c"},{"v":"3"},{"v":"z"},{"v":"not a list"},{"v":{"f":[{"v":"one"}]}}]},
         {"f":[{"v":"d"},{"v":"4"},{"v":"w"},{"v":null},{"v":null}]}
     ]"#;
-    let decoded = decode_rows(&s, rows).unwrap();
+    // Checked as the engine checks them, which names the decoding failure.
+    let decoded = decode_rows(&s, rows)
+        .unwrap()
+        .into_iter()
+        .map(|r| check(r, ""));
     let keys: Vec<_> = decoded
-        .iter()
         .map(|r| match r {
             Ok(rec) => format!("ok {}", rec.key()),
             Err(q) => format!("bad {} {}", q.key.as_deref().unwrap_or("-"), q.reason),

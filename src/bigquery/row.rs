@@ -12,29 +12,14 @@
 //! that is not JSON of this shape fails the page.
 
 use super::json::{Reader, SyntaxError};
-use super::record::{to_record, ContentHash, Quarantined, SourceRecord};
-use super::time::Micros;
 use super::typing::{timestamp_from_text, write_string, DecodeError, Field, Schema};
+use crate::engine::record::{ContentHash, PageRow, SourceRow, Unreadable};
 
 mod value;
 use value::{null_of, read_value, Scalar};
 
-/// One source row as the engine plans it: a record, or the reason it is set
-/// aside.
-pub type SourceRow = Result<SourceRecord, Quarantined>;
-
-/// One decoded row: the reserved columns, and the KV value as JSON text.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DecodedRow {
-    pub key: Option<String>,
-    pub updated_at: Option<Micros>,
-    pub deleted: bool,
-    /// The non-reserved columns as one JSON object, in schema order.
-    pub value: String,
-}
-
 /// Decodes a whole `rows` array (`[{"f":[…]},…]`, or `null`).
-pub fn decode_rows(schema: &Schema, rows_json: &str) -> Result<Vec<SourceRow>, SyntaxError> {
+pub fn decode_rows(schema: &Schema, rows_json: &str) -> Result<Vec<PageRow>, SyntaxError> {
     let mut reader = Reader::new(rows_json);
     let rows = read_rows(&mut reader, schema)?;
     reader.end()?;
@@ -43,7 +28,7 @@ pub fn decode_rows(schema: &Schema, rows_json: &str) -> Result<Vec<SourceRow>, S
 
 /// Reads a `rows` array at the reader's position, for a caller that reads
 /// the page around it (see `bigquery::page`).
-pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<SourceRow>, SyntaxError> {
+pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<PageRow>, SyntaxError> {
     let layout = Layout::of(schema);
     let mut rows = Vec::new();
     if r.eat_null() {
@@ -56,19 +41,11 @@ pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<SourceRow>, 
         let start = r.offset();
         let row = read_row(r, &layout, capacity)?;
         capacity = row.row.value.len() + 1;
-        let record = match row.finish() {
-            Ok(decoded) => to_record(decoded),
-            Err((key, e)) => Err(Quarantined {
-                key,
-                position: None,
-                reason: format!("cannot decode row: {e}"),
-                digest: None,
-            }),
-        };
         // Only a bad row pays for hashing its text.
-        rows.push(record.map_err(|q| Quarantined {
-            digest: Some(ContentHash::of_value(r.text_since(start))),
-            ..q
+        rows.push(row.finish().map_err(|(key, e)| Unreadable {
+            key,
+            reason: e.0,
+            digest: ContentHash::of(r.text_since(start).as_bytes()),
         }));
         Ok(())
     })?;
@@ -76,7 +53,7 @@ pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<SourceRow>, 
 }
 
 /// What a top-level column is to kv-sync.
-enum Role<'s> {
+enum Column<'s> {
     Key,
     UpdatedAt,
     Deleted,
@@ -88,7 +65,7 @@ enum Role<'s> {
 }
 
 struct Layout<'s> {
-    columns: Vec<Role<'s>>,
+    columns: Vec<Column<'s>>,
 }
 
 impl<'s> Layout<'s> {
@@ -97,14 +74,14 @@ impl<'s> Layout<'s> {
             .fields
             .iter()
             .map(|field| match field.name.as_str() {
-                "key" => Role::Key,
-                "updated_at" => Role::UpdatedAt,
-                "deleted" => Role::Deleted,
+                "key" => Column::Key,
+                "updated_at" => Column::UpdatedAt,
+                "deleted" => Column::Deleted,
                 name => {
                     let mut prefix = String::with_capacity(name.len() + 3);
                     write_string(&mut prefix, name);
                     prefix.push(':');
-                    Role::Value { field, prefix }
+                    Column::Value { field, prefix }
                 }
             })
             .collect();
@@ -114,7 +91,7 @@ impl<'s> Layout<'s> {
 
 /// A row while its cells are read.
 struct RowState {
-    row: DecodedRow,
+    row: SourceRow,
     error: Option<DecodeError>,
 }
 
@@ -124,7 +101,7 @@ impl RowState {
     }
 
     /// The decoded row, or its key (all a quarantine can show) and why not.
-    fn finish(mut self) -> Result<DecodedRow, (Option<String>, DecodeError)> {
+    fn finish(mut self) -> Result<SourceRow, (Option<String>, DecodeError)> {
         match self.error {
             Some(e) => Err((self.row.key, e)),
             None => {
@@ -144,7 +121,7 @@ fn read_row(
     let mut value = String::with_capacity(capacity);
     value.push('{');
     let mut row = RowState {
-        row: DecodedRow {
+        row: SourceRow {
             key: None,
             updated_at: None,
             deleted: false,
@@ -173,7 +150,7 @@ fn read_cells(
     let mut cells = 0;
     r.list(|r| {
         match columns.get(cells) {
-            Some(role) => read_wrapped(r, |r, v| top_cell(r, v, role, row))?,
+            Some(column) => read_wrapped(r, |r, v| top_cell(r, v, column, row))?,
             None => {
                 r.skip()?;
             }
@@ -228,7 +205,7 @@ fn read_wrapped<'a, T>(
 fn top_cell<'a>(
     r: &mut Reader<'a>,
     present: bool,
-    role: &Role<'_>,
+    column: &Column<'_>,
     row: &mut RowState,
 ) -> Result<(), SyntaxError> {
     let scalar = |r: &mut Reader<'a>| -> Result<Scalar<'a>, SyntaxError> {
@@ -238,13 +215,13 @@ fn top_cell<'a>(
             Ok(Scalar::Null)
         }
     };
-    match role {
-        Role::Key => {
+    match column {
+        Column::Key => {
             if let Scalar::Text(key) = scalar(r)? {
                 row.row.key = Some(key.into_owned());
             }
         }
-        Role::UpdatedAt => match scalar(r)? {
+        Column::UpdatedAt => match scalar(r)? {
             Scalar::Null => row.row.updated_at = None,
             Scalar::Text(t) => match timestamp_from_text(&t) {
                 Some(micros) => row.row.updated_at = Some(micros),
@@ -255,8 +232,8 @@ fn top_cell<'a>(
                 DecodeError(format!("{what} is not a valid TIMESTAMP")),
             )),
         },
-        Role::Deleted => row.row.deleted = matches!(scalar(r)?, Scalar::Text(t) if t == "true"),
-        Role::Value { field, prefix } => {
+        Column::Deleted => row.row.deleted = matches!(scalar(r)?, Scalar::Text(t) if t == "true"),
+        Column::Value { field, prefix } => {
             let out = &mut row.row.value;
             if out.len() > 1 {
                 out.push(',');

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 
 use super::in_field;
-use crate::engine::json::{Reader, SyntaxError};
-use crate::engine::typing::{write_string, write_text, Class, DecodeError, Field};
+use crate::bigquery::json::{Reader, SyntaxError};
+use crate::bigquery::typing::{write_string, write_text, CellKind, DecodeError, Field};
 
 /// A reserved column's cell: its text, or what it was instead.
 pub(super) enum Scalar<'a> {
@@ -66,8 +66,8 @@ pub(super) fn read_value(
     out: &mut String,
 ) -> Result<Typed, SyntaxError> {
     let list_expected = field.repeated && !element;
-    let is_record = field.class == Class::Record;
-    let kind = &field.kind;
+    let is_record = field.cell == CellKind::Record;
+    let kind = &field.type_name;
     match r.peek() {
         Some(b'[') if list_expected => read_list(r, field, out),
         Some(b'[') => {
@@ -93,7 +93,7 @@ pub(super) fn read_value(
                 // The reader borrows only strings without escapes, so
                 // without quotes, backslashes or control characters: they
                 // are already a JSON string's contents.
-                Some(Cow::Borrowed(text)) if field.class == Class::Text && !list_expected => {
+                Some(Cow::Borrowed(text)) if field.cell == CellKind::Text && !list_expected => {
                     out.push('"');
                     out.push_str(text);
                     out.push('"');

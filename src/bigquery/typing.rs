@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use super::time::{write_rfc3339, Micros, MICROS_PER_SECOND};
+use crate::engine::time::{write_rfc3339, Micros, MICROS_PER_SECOND};
 
 /// The largest integer a JavaScript number (f64) holds exactly.
 const MAX_EXACT_INT: i64 = 1 << 53;
@@ -21,21 +21,21 @@ pub struct Schema {
     pub fields: Vec<Field>,
 }
 
-/// One column (or RECORD sub-field), with its type sorted into the class
-/// that decides how a cell is written: once per page, not once per cell.
+/// One column (or RECORD sub-field), with its type sorted into the kind of
+/// cell that decides how a value is written: once per page, not per cell.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(from = "WireField")]
 pub struct Field {
     pub name: String,
     /// BigQuery's type name, as error messages show it.
-    pub kind: String,
-    pub class: Class,
+    pub type_name: String,
+    pub cell: CellKind,
     pub repeated: bool,
     pub fields: Vec<Field>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
+pub enum CellKind {
     Integer,
     Float,
     Boolean,
@@ -60,19 +60,19 @@ struct WireField {
 
 impl From<WireField> for Field {
     fn from(w: WireField) -> Self {
-        let class = match w.kind.as_str() {
-            "INTEGER" | "INT64" => Class::Integer,
-            "FLOAT" | "FLOAT64" => Class::Float,
-            "BOOLEAN" | "BOOL" => Class::Boolean,
-            "TIMESTAMP" => Class::Timestamp,
-            "JSON" => Class::Json,
-            "RECORD" | "STRUCT" => Class::Record,
-            _ => Class::Text,
+        let cell = match w.kind.as_str() {
+            "INTEGER" | "INT64" => CellKind::Integer,
+            "FLOAT" | "FLOAT64" => CellKind::Float,
+            "BOOLEAN" | "BOOL" => CellKind::Boolean,
+            "TIMESTAMP" => CellKind::Timestamp,
+            "JSON" => CellKind::Json,
+            "RECORD" | "STRUCT" => CellKind::Record,
+            _ => CellKind::Text,
         };
         Field {
             name: w.name,
-            kind: w.kind,
-            class,
+            type_name: w.kind,
+            cell,
             repeated: w.mode.as_deref() == Some("REPEATED"),
             fields: w.fields,
         }
@@ -92,9 +92,9 @@ impl std::fmt::Display for DecodeError {
 /// Writes one scalar cell's BigQuery text as JSON of its field's type.
 pub fn write_text(out: &mut String, field: &Field, text: &str) -> Result<(), DecodeError> {
     use std::fmt::Write as _;
-    let bad = || DecodeError(format!("{text:?} is not a valid {}", field.kind));
-    match field.class {
-        Class::Integer => {
+    let bad = || DecodeError(format!("{text:?} is not a valid {}", field.type_name));
+    match field.cell {
+        CellKind::Integer => {
             let n: i64 = text.parse().map_err(|_| bad())?;
             let canonical = !text.starts_with('+')
                 && (text.len() == 1 || !text.trim_start_matches('-').starts_with('0'));
@@ -106,7 +106,7 @@ pub fn write_text(out: &mut String, field: &Field, text: &str) -> Result<(), Dec
                 write_string(out, text);
             }
         }
-        Class::Float => {
+        CellKind::Float => {
             let f: f64 = text.parse().map_err(|_| bad())?;
             if f.is_finite() {
                 let start = out.len();
@@ -120,22 +120,22 @@ pub fn write_text(out: &mut String, field: &Field, text: &str) -> Result<(), Dec
                 write_string(out, text);
             }
         }
-        Class::Boolean => match text {
+        CellKind::Boolean => match text {
             "true" | "false" => out.push_str(text),
             _ => return Err(bad()),
         },
-        Class::Timestamp => {
+        CellKind::Timestamp => {
             let micros = timestamp_from_text(text).ok_or_else(bad)?;
             out.push('"');
             write_rfc3339(out, micros);
             out.push('"');
         }
-        Class::Json => {
+        CellKind::Json => {
             serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|_| bad())?;
             out.push_str(text.trim());
         }
         // A RECORD's text is refused before it gets here.
-        Class::Text | Class::Record => write_string(out, text),
+        CellKind::Text | CellKind::Record => write_string(out, text),
     }
     Ok(())
 }

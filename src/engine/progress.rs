@@ -10,6 +10,7 @@ use super::cursor::Cursor;
 use super::ports::JobRef;
 use super::time::Micros;
 
+/// What a run did with the rows it read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunCounters {
     pub rows_read: u64,
@@ -17,6 +18,16 @@ pub struct RunCounters {
     pub rows_deleted: u64,
     pub rows_unchanged: u64,
     pub rows_failed: u64,
+}
+
+impl std::ops::AddAssign for RunCounters {
+    fn add_assign(&mut self, other: RunCounters) {
+        self.rows_read += other.rows_read;
+        self.rows_written += other.rows_written;
+        self.rows_deleted += other.rows_deleted;
+        self.rows_unchanged += other.rows_unchanged;
+        self.rows_failed += other.rows_failed;
+    }
 }
 
 /// Where the run stands inside its query job.

@@ -1,0 +1,115 @@
+//! Reading KV's answer to a batch into what its checkpoint records.
+//!
+//! The checkpoint covers only the rows before the first write that failed
+//! transiently: the cursor must not pass a row KV has not confirmed. Keys KV
+//! confirmed beyond that point still have their hashes recorded, so replaying
+//! those rows later writes nothing. A write KV refused for good quarantines
+//! its row with KV's reason and does not hold the cursor.
+
+use super::cursor::Cursor;
+use super::error::SinkError;
+use super::plan::{BatchPlan, Planned};
+use super::ports::WrittenKey;
+use super::progress::RunCounters;
+use super::record::Quarantined;
+use super::time::Micros;
+
+/// KV's answer to a batch, as the checkpoint will record it.
+#[derive(Debug, PartialEq)]
+pub struct Acknowledged {
+    /// Rows the checkpoint covers: all of them, or those before the first
+    /// write that failed transiently.
+    pub rows_covered: usize,
+    pub position: Option<Cursor>,
+    pub counters: RunCounters,
+    /// Every key KV acknowledged, including those past a failure.
+    pub written: Vec<WrittenKey>,
+    pub quarantined: Vec<Quarantined>,
+    pub transient_error: Option<SinkError>,
+}
+
+pub fn acknowledge(
+    plan: &BatchPlan,
+    results: &[Result<(), SinkError>],
+    now: Micros,
+) -> Acknowledged {
+    let first_failure = results
+        .iter()
+        .position(|r| r.as_ref().is_err_and(SinkError::is_transient));
+    let rows_covered = first_failure.map_or(plan.rows.len(), |failed| {
+        plan.rows
+            .iter()
+            .position(|p| matches!(p, Planned::Write { op, .. } if *op >= failed))
+            .unwrap_or(plan.rows.len())
+    });
+    let mut ack = Acknowledged {
+        rows_covered,
+        position: None,
+        counters: RunCounters::default(),
+        written: confirmed(plan, results, now),
+        quarantined: Vec::new(),
+        transient_error: first_failure.and_then(|i| results[i].clone().err()),
+    };
+    for planned in &plan.rows[..rows_covered] {
+        ack.count(planned, results);
+    }
+    ack
+}
+
+/// Every key whose operation KV acknowledged, in plan order.
+fn confirmed(plan: &BatchPlan, results: &[Result<(), SinkError>], now: Micros) -> Vec<WrittenKey> {
+    plan.rows
+        .iter()
+        .filter_map(|planned| match planned {
+            Planned::Write {
+                op, position, hash, ..
+            } if results.get(*op) == Some(&Ok(())) => Some(WrittenKey {
+                key: position.key.clone(),
+                hash: *hash,
+                written_at: now,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Acknowledged {
+    /// Counts one covered row and moves the position past it.
+    fn count(&mut self, planned: &Planned, results: &[Result<(), SinkError>]) {
+        self.counters.rows_read += 1;
+        match planned {
+            Planned::Unchanged { position } => {
+                self.counters.rows_unchanged += 1;
+                self.position = Some(position.clone());
+            }
+            Planned::Write {
+                position,
+                delete,
+                op,
+                ..
+            } => {
+                match &results[*op] {
+                    Ok(()) if *delete => self.counters.rows_deleted += 1,
+                    Ok(()) => self.counters.rows_written += 1,
+                    Err(e) => {
+                        self.counters.rows_failed += 1;
+                        self.quarantined.push(Quarantined {
+                            key: Some(position.key.clone()),
+                            position: Some(position.clone()),
+                            reason: format!("KV refused the write: {}", e.message()),
+                            digest: None,
+                        });
+                    }
+                }
+                self.position = Some(position.clone());
+            }
+            Planned::Quarantine(q) => {
+                self.counters.rows_failed += 1;
+                self.quarantined.push(q.clone());
+                if let Some(p) = &q.position {
+                    self.position = Some(p.clone());
+                }
+            }
+        }
+    }
+}

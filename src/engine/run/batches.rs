@@ -1,0 +1,187 @@
+//! Writing a page's rows batch by batch: plan, write (reading the next page
+//! meanwhile), checkpoint what KV acknowledged; and the budgets that size
+//! pages and batches.
+
+use super::{Engine, Pause, Ports};
+use crate::engine::acknowledge::acknowledge;
+use crate::engine::cursor::Cursor;
+use crate::engine::error::{RunError, SinkError};
+use crate::engine::plan::{plan_batch, BatchPlan, WriteRules};
+use crate::engine::ports::{Clock, KvSink, StateStore, Warehouse};
+use crate::engine::progress::RunProgress;
+use crate::engine::read_ahead::{NextPage, ReadAhead};
+use crate::engine::record::{check, Checked, PageRow};
+use crate::engine::time::Micros;
+
+impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
+    /// Plans, writes and checkpoints the page's rows batch by batch, reading
+    /// the page after it (`next_token`) while the last batch is written.
+    pub(super) async fn handle_rows(
+        &mut self,
+        progress: &mut RunProgress,
+        rows: Vec<PageRow>,
+        next_token: Option<&str>,
+        deadline: Micros,
+    ) -> Result<Option<Pause>, RunError> {
+        let batch_rows = self
+            .limits()
+            .batch_rows
+            .max(self.ports.sink.ops_per_request());
+        let mut rows = rows.into_iter();
+        while !rows.as_slice().is_empty() {
+            if let Some(pause) = self.spent(deadline) {
+                return Ok(Some(pause));
+            }
+            let prefix = self.spec.key_prefix;
+            let batch: Vec<Checked> = rows
+                .by_ref()
+                .take(batch_rows)
+                .map(|r| check(r, prefix))
+                .collect();
+            let batch_len = batch.len();
+            let now = self.ports.clock.now();
+            let rules = WriteRules {
+                now,
+                refresh_after: self.limits().refresh_after,
+                key_prefix: prefix,
+                write_budget: self.ops_left(self.requests),
+            };
+            let plan = plan_batch(batch, &*self.ports.store, &rules)?;
+            // The plan stops short of the batch only where the write budget
+            // ran out: the rest of the page is for the next invocation.
+            let covers_batch = plan.rows.len() == batch_len;
+            let finishes_page = covers_batch && rows.as_slice().is_empty();
+            let read_ahead = self.next_to_read(progress, next_token, finishes_page, plan.ops.len());
+            if !self.write_batch(progress, plan, now, read_ahead).await? {
+                return Ok(Some(Pause::KvRetry));
+            }
+            if !covers_batch {
+                return Ok(Some(Pause::WriteBudget));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The page to read while the last batch of this one is written.
+    fn next_to_read(
+        &self,
+        progress: &RunProgress,
+        next_token: Option<&str>,
+        finishes_page: bool,
+        ops: usize,
+    ) -> Option<NextPage> {
+        let (Some(job), Some(token)) = (&progress.job, next_token) else {
+            return None;
+        };
+        if !finishes_page || self.read_ahead.is_some() {
+            return None;
+        }
+        let requests_after = self.requests + self.requests_for(ops);
+        // A spent budget means the page is for the next invocation.
+        let requests_then = if requests_after >= self.limits().max_kv_requests {
+            0
+        } else {
+            requests_after
+        };
+        Some(NextPage {
+            job: job.job.clone(),
+            page_token: token.to_owned(),
+            max_rows: self.page_size(progress, requests_then),
+        })
+    }
+
+    /// Writes one planned batch (reading `read_ahead` meanwhile) and
+    /// checkpoints what KV acknowledged. `false` when KV acknowledged only
+    /// part of the batch.
+    async fn write_batch(
+        &mut self,
+        progress: &mut RunProgress,
+        mut plan: BatchPlan,
+        now: Micros,
+        read_ahead: Option<NextPage>,
+    ) -> Result<bool, RunError> {
+        self.requests += self.requests_for(plan.ops.len());
+        let ops = std::mem::take(&mut plan.ops);
+        let Ports {
+            warehouse,
+            sink,
+            clock,
+            ..
+        } = &mut self.ports;
+        let clock = *clock;
+        let write = async move {
+            let started = clock.now();
+            let results = if ops.is_empty() {
+                Vec::new()
+            } else {
+                sink.apply(ops).await
+            };
+            (results, clock.now() - started)
+        };
+        let read = async move {
+            let next = read_ahead?;
+            let started = clock.now();
+            let page = warehouse
+                .read_page(&next.job, Some(&next.page_token), next.max_rows)
+                .await;
+            Some((next, page, clock.now() - started))
+        };
+        let ((results, kv_wait), ahead) = futures::join!(write, read);
+        self.time_spent.kv += kv_wait;
+        if let Some((next, page, wait)) = ahead {
+            self.time_spent.warehouse += wait;
+            // A failed or unfinished read ahead is only a lost head start:
+            // the page is read again when it is needed.
+            if let Some(page) = page.ok().filter(|p| p.complete) {
+                self.read_ahead = Some(ReadAhead::new(next, page));
+            }
+        }
+        self.checkpoint_batch(progress, &plan, &results, now)
+    }
+
+    fn checkpoint_batch(
+        &mut self,
+        progress: &mut RunProgress,
+        plan: &BatchPlan,
+        results: &[Result<(), SinkError>],
+        now: Micros,
+    ) -> Result<bool, RunError> {
+        let acked = acknowledge(plan, results, now);
+        let mut next = progress.clone();
+        next.counters += acked.counters;
+        next.position = Cursor::latest(next.position.take(), acked.position);
+        if let Some(job) = next.job.as_mut() {
+            job.page_offset += acked.rows_covered as u32;
+        }
+        self.commit(progress, next, &acked.written, &acked.quarantined)?;
+        match acked.transient_error {
+            Some(_) if !acked.written.is_empty() => Ok(false),
+            Some(e) => Err(e.into()),
+            None => Ok(true),
+        }
+    }
+
+    /// KV requests `ops` operations take through this sink.
+    fn requests_for(&self, ops: usize) -> u32 {
+        u32::try_from(ops.div_ceil(self.ports.sink.ops_per_request())).unwrap_or(u32::MAX)
+    }
+
+    /// Operations the requests left in this invocation can carry.
+    fn ops_left(&self, requests: u32) -> usize {
+        let left = self.limits().max_kv_requests.saturating_sub(requests) as usize;
+        left.saturating_mul(self.ports.sink.ops_per_request())
+    }
+
+    /// Rows worth asking the warehouse for: what the writes left in this
+    /// invocation will cover at the run's observed rows-per-write, so an
+    /// import with a small write budget does not fetch ten times the rows it
+    /// can write, while a mostly unchanged re-read still uses full pages.
+    pub(super) fn page_size(&self, progress: &RunProgress, requests: u32) -> u32 {
+        let left = self.ops_left(requests).max(1) as f64;
+        let c = &progress.counters;
+        let rows_per_write =
+            (c.rows_read + 1) as f64 / (c.rows_written + c.rows_deleted + 1) as f64;
+        let want = (left * rows_per_write).ceil() as u64;
+        want.clamp(1, u64::from(self.limits().page_rows)) as u32
+    }
+}

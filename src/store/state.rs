@@ -1,0 +1,127 @@
+//! The single `sync_state` row: cursor, lease, follow-up queue, failure
+//! streak and totals.
+
+use super::sql::{Sql, SqlRow};
+use super::Store;
+use crate::coordination::state::{FollowUp, SyncState};
+use crate::coordination::status::Totals;
+use crate::engine::cursor::Cursor;
+use crate::engine::error::StoreError;
+use crate::engine::lease::RunLease;
+use crate::engine::time::Micros;
+use crate::params;
+
+const STATE_COLUMNS: &str =
+    "cursor_updated_at, cursor_key, active_run_id, lease_run_id, lease_fence, \
+     lease_expires_at, queued, queued_full, consecutive_failures, total_runs, total_rows_written, \
+     total_rows_deleted, total_rows_unchanged, total_rows_failed";
+
+fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
+    let cursor = match (row.get::<Option<i64>>(0)?, row.get::<Option<String>>(1)?) {
+        (Some(at), Some(key)) => Some(Cursor::new(at, key)),
+        _ => None,
+    };
+    let lease = match (row.get::<Option<u64>>(3)?, row.get::<Option<i64>>(5)?) {
+        (Some(run_id), Some(expires_at)) => Some(RunLease {
+            run_id,
+            fence: row.get(4)?,
+            expires_at,
+        }),
+        _ => None,
+    };
+    let follow_up = if row.get::<bool>(6)? {
+        Some(FollowUp { full: row.get(7)? })
+    } else {
+        None
+    };
+    Ok(SyncState {
+        cursor,
+        active_run: row.get(2)?,
+        lease,
+        follow_up,
+        consecutive_failures: row.get(8)?,
+        totals: Totals {
+            runs: row.get(9)?,
+            rows_written: row.get(10)?,
+            rows_deleted: row.get(11)?,
+            rows_unchanged: row.get(12)?,
+            rows_failed: row.get(13)?,
+        },
+    })
+}
+
+impl<S: Sql> Store<S> {
+    pub fn state(&self) -> Result<SyncState, StoreError> {
+        let rows = self.sql.query(
+            &format!("SELECT {STATE_COLUMNS} FROM sync_state WHERE id = 1"),
+            &[],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Storage("the sync_state row is missing".into()))?;
+        read_state(row)
+    }
+
+    /// Takes the run lease for `run_id` unless a live holder has it (then
+    /// that holder is returned).
+    pub fn acquire_lease(
+        &self,
+        run_id: u64,
+        now: Micros,
+        ttl: Micros,
+    ) -> Result<Result<RunLease, RunLease>, StoreError> {
+        self.sql.transaction(|| {
+            let acquired = RunLease::acquire(self.state()?.lease.as_ref(), run_id, now, ttl);
+            if let Ok(lease) = &acquired {
+                self.sql.execute(
+                    "UPDATE sync_state SET lease_run_id = ?, lease_fence = ?, lease_expires_at = ? WHERE id = 1",
+                    params![lease.run_id, lease.fence, lease.expires_at],
+                )?;
+            }
+            Ok(acquired)
+        })
+    }
+
+    /// Lets the lease lapse now, if `fence` still holds it, so the next
+    /// invocation takes over at once.
+    pub fn release_lease(&self, fence: u64, now: Micros) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET lease_expires_at = ? WHERE id = 1 AND lease_fence = ?",
+            params![now, fence],
+        )
+    }
+
+    /// Fails with `LeaseLost` unless `fence` still holds the lease.
+    pub(super) fn check_fence(&self, fence: u64) -> Result<(), StoreError> {
+        match self.state()?.lease {
+            Some(lease) if lease.is_held_by(fence) => Ok(()),
+            _ => Err(StoreError::LeaseLost { fence }),
+        }
+    }
+
+    /// Asks for one follow-up run; any number of asks coalesce into one.
+    pub fn queue_follow_up(&self, follow_up: FollowUp) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET queued = 1, queued_full = ? WHERE id = 1",
+            params![follow_up.full],
+        )
+    }
+
+    /// Clears the follow-up queue (its run is starting).
+    pub fn clear_follow_up(&self) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET queued = 0, queued_full = 0 WHERE id = 1",
+            &[],
+        )
+    }
+
+    /// Moves the global cursor to `position` unless it is already later:
+    /// progress never moves backward.
+    pub(super) fn advance_cursor(&self, position: &Cursor) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET cursor_updated_at = ?1, cursor_key = ?2 WHERE id = 1 AND (cursor_updated_at IS NULL
+               OR cursor_updated_at < ?1 OR (cursor_updated_at = ?1 AND cursor_key < ?2))",
+            params![position.updated_at, position.key],
+        )
+    }
+}
