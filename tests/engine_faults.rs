@@ -3,7 +3,10 @@
 //! query, mid-batch, after a KV write whose answer was lost, at the end of a
 //! checkpoint's transaction), then recovery from the stored checkpoint ends
 //! with KV exactly equal to the source, and at most the unacknowledged
-//! writes are repeated.
+//! writes are repeated. The source turns hostile along the way: rows leave
+//! it, keys appear twice, rows are stamped in the future or not at all,
+//! keys KV refuses, and KV is changed behind kv-sync's back; a full run
+//! that rewrites brings KV back to the source.
 
 mod support;
 
@@ -13,6 +16,7 @@ use std::rc::Rc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use kv_sync::coordination::decide::RunRequest;
 use kv_sync::engine::config::SyncConfig;
 use kv_sync::engine::limits::RunLimits;
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
@@ -22,16 +26,21 @@ use support::{block_on, World};
 
 const SECOND: Micros = MICROS_PER_SECOND;
 
+/// KV holds exactly the live rows of the source: of each key the row that
+/// wins, unless it deletes, has no `updated_at`, or has a key KV refuses.
 fn assert_kv_equals_source(world: &World, context: &str) {
-    for (k, row) in &world.warehouse.rows {
-        let held = world.kv.value(k);
-        if row.deleted {
-            assert_eq!(held, None, "{context}: {k} should be deleted");
-        } else {
+    let mut live = 0;
+    for (k, row) in world.warehouse.winners() {
+        let held = world.kv.value(&k);
+        let writable =
+            !row.deleted && row.updated_at.is_some() && !matches!(k.as_str(), "." | "..");
+        if writable {
+            live += 1;
             assert_eq!(held, Some(row.expected_value()), "{context}: value of {k}");
+        } else {
+            assert_eq!(held, None, "{context}: {k} should not be in KV");
         }
     }
-    let live = world.warehouse.rows.values().filter(|r| !r.deleted).count();
     assert_eq!(
         world.kv.data.len(),
         live,
@@ -93,13 +102,71 @@ fn scenario_limits(rng: &mut Rng) -> RunLimits {
     )
 }
 
-/// Two syncs (initial import, then changes) under the given faults.
-fn two_syncs(world: &mut World, rng: &mut Rng, rows: usize) {
+/// Rows leave the source, keys appear twice, rows are stamped in the
+/// future or not at all, keys KV refuses arrive, and KV is changed behind
+/// kv-sync's back.
+fn turn_hostile(world: &mut World, rng: &mut Rng, n: usize) {
+    let now = world.clock.now_micros();
+    let keys: Vec<String> = world.warehouse.rows.keys().cloned().collect();
+    for _ in 0..n {
+        let Some(key) =
+            (!keys.is_empty()).then(|| keys[rng.range(0, keys.len() as u64 - 1) as usize].clone())
+        else {
+            break;
+        };
+        match rng.range(0, 5) {
+            0 => world.warehouse.remove(&key),
+            1 => world.warehouse.duplicates.push(Lead::new(
+                &key,
+                now + SECOND * rng.range(0, 2) as i64,
+                ["Ada", "Zed"][rng.range(0, 1) as usize],
+                rng.range(0, 9) as i64,
+            )),
+            2 => {
+                if let Some(held) = world.kv.data.get_mut(&key) {
+                    held.0 = "{\"tampered\":true}".into();
+                }
+            }
+            3 => world.kv.data.remove(&key).map_or((), drop),
+            _ => {}
+        }
+    }
+    let year_2099 = 4_070_908_800 * SECOND;
+    world.warehouse.upsert(Lead::new(
+        &format!("f{}", rng.range(0, 99)),
+        year_2099,
+        "Future",
+        1,
+    ));
+    world.warehouse.upsert(Lead {
+        updated_at: None,
+        ..Lead::new(&format!("u{}", rng.range(0, 99)), 0, "Undated", 1)
+    });
+    world.warehouse.upsert(Lead::new(
+        [".", ".."][rng.range(0, 1) as usize],
+        now,
+        "Refused",
+        1,
+    ));
+}
+
+/// The sync's life under the given faults: an import, then changes, then
+/// a hostile turn with an incremental run, then a full run that rewrites
+/// and deletes what left the source.
+fn lifetime(world: &mut World, rng: &mut Rng, rows: usize) {
     seed_source(world, rng, rows, world.clock.now_micros() - 100 * SECOND);
     block_on(world.sync(false));
     world.clock.advance(60 * SECOND);
     mutate_source(world, rng, rows / 2 + 1);
     block_on(world.sync(false));
+    world.clock.advance(60 * SECOND);
+    turn_hostile(world, rng, rows / 4 + 1);
+    block_on(world.sync(false));
+    block_on(world.sync_with(RunRequest {
+        full: true,
+        rewrite: true,
+        allow_mass_delete: true,
+    }));
 }
 
 /// Faults that strike exactly at step `at` of a counter shared by the
@@ -118,7 +185,7 @@ fn a_crash_at_every_step_of_a_run_loses_nothing() {
     let clean = {
         let mut world = World::new(scenario_limits(&mut Rng::new(7)));
         let steps = crash_at(&mut world, u64::MAX);
-        two_syncs(&mut world, &mut Rng::new(99), 60);
+        lifetime(&mut world, &mut Rng::new(99), 60);
         assert_kv_equals_source(&world, "clean");
         steps.get()
     };
@@ -130,7 +197,7 @@ fn a_crash_at_every_step_of_a_run_loses_nothing() {
     for k in 0..clean {
         let mut world = World::new(scenario_limits(&mut Rng::new(7)));
         crash_at(&mut world, k);
-        two_syncs(&mut world, &mut Rng::new(99), 60);
+        lifetime(&mut world, &mut Rng::new(99), 60);
         assert_kv_equals_source(&world, &format!("crash at step {k}"));
     }
 }
@@ -197,7 +264,7 @@ fn a_thousand_random_scenarios_with_faults_end_with_kv_equal_to_the_source() {
             world.kv.faults = Faults::new(seed.wrapping_mul(3).wrapping_add(2), s.fault_rate);
             *world.store.sql().faults.borrow_mut() =
                 Faults::new(seed.wrapping_mul(3).wrapping_add(3), s.fault_rate);
-            two_syncs(&mut world, &mut Rng::new(s.source_seed), s.rows);
+            lifetime(&mut world, &mut Rng::new(s.source_seed), s.rows);
             assert_kv_equals_source(&world, &format!("{s:?}"));
             // And with nothing changed, a further run writes nothing.
             world.warehouse.faults.p = 0.0;

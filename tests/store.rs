@@ -3,13 +3,13 @@
 
 mod support;
 
-use kv_sync::coordination::decide::RunStart;
+use kv_sync::coordination::decide::{RunRequest, RunStart};
 use kv_sync::coordination::settle::RunEnd;
-use kv_sync::coordination::state::FollowUp;
 use kv_sync::coordination::status::{RunStatus, Trigger};
 use kv_sync::engine::cursor::Cursor;
 use kv_sync::engine::error::StoreError;
 use kv_sync::engine::ports::{Checkpoint, StateStore, StoredHash, WrittenKey};
+use kv_sync::engine::progress::RunMode;
 use kv_sync::engine::record::{ContentHash, Quarantined};
 use kv_sync::engine::run::Pause;
 use kv_sync::engine::time::MICROS_PER_SECOND;
@@ -30,7 +30,8 @@ fn start(since: i64) -> RunStart {
     RunStart {
         trigger: Trigger::Webhook,
         since,
-        full: false,
+        mode: RunMode::default(),
+        reason: None,
     }
 }
 
@@ -90,9 +91,13 @@ fn a_version_one_database_is_migrated_with_its_data() {
         &[],
     );
     let store = Store::new(sql);
-    assert_eq!(store.migrate(10).unwrap(), vec![2, 3]);
-    let (count, rows) = store.failed_rows(10).unwrap();
-    assert_eq!(count, 2);
+    assert_eq!(store.migrate(10).unwrap(), vec![2, 3, 4]);
+    let rows = store.recent_failures(10).unwrap();
+    assert_eq!(
+        store.state().unwrap().failed_listed,
+        2,
+        "the count is carried over"
+    );
     assert_eq!(rows[0].key.as_deref(), Some("lead-1"));
     assert_eq!(rows[1].key, None, "the old keyless entry has no key now");
     assert_eq!(
@@ -198,14 +203,15 @@ fn runs_are_recorded_paused_and_finished_with_totals_and_a_failure_streak() {
 }
 
 #[test]
-fn follow_ups_coalesce_and_clear() {
+fn follow_ups_keep_every_flag_and_clear() {
     let store = store();
-    store.queue_follow_up(FollowUp { full: false }).unwrap();
-    store.queue_follow_up(FollowUp { full: true }).unwrap();
-    assert_eq!(
-        store.state().unwrap().follow_up,
-        Some(FollowUp { full: true })
-    );
+    let asked = RunRequest {
+        full: true,
+        rewrite: true,
+        allow_mass_delete: false,
+    };
+    store.queue_follow_up(asked).unwrap();
+    assert_eq!(store.state().unwrap().follow_up, Some(asked));
     store.clear_follow_up().unwrap();
     assert_eq!(store.state().unwrap().follow_up, None);
 }
@@ -247,7 +253,10 @@ fn a_checkpoint_stores_cursor_hashes_and_failures_and_a_fenced_off_one_nothing()
     let checkpoint = Checkpoint {
         fence,
         progress: &progress,
+        cursor: progress.position.as_ref(),
         written: &written(&["a", "b"]),
+        seen: &[],
+        forgotten: &[],
         quarantined: &quarantined("c"),
         lease_expires_at: 20 * S,
         now: S,
@@ -255,7 +264,7 @@ fn a_checkpoint_stores_cursor_hashes_and_failures_and_a_fenced_off_one_nothing()
     (&store).commit(checkpoint.clone()).unwrap();
     assert_eq!(store.state().unwrap().cursor, Some(Cursor::new(5 * S, "b")));
     assert_eq!(count(&store, "key_hashes"), 2);
-    assert_eq!(store.failed_rows(5).unwrap().0, 1);
+    assert_eq!(store.state().unwrap().failed_listed, 1);
     let stale = Checkpoint {
         fence: fence + 1,
         ..checkpoint
@@ -269,6 +278,7 @@ fn a_checkpoint_stores_cursor_hashes_and_failures_and_a_fenced_off_one_nothing()
     behind.position = Some(Cursor::new(S, "z"));
     let back = Checkpoint {
         progress: &behind,
+        cursor: behind.position.as_ref(),
         written: &[],
         quarantined: &[],
         ..checkpoint
@@ -286,7 +296,10 @@ fn a_checkpoint_whose_last_statement_fails_stores_nothing() {
         .commit(Checkpoint {
             fence,
             progress: &progress,
+            cursor: progress.position.as_ref(),
             written: &written(&["a", "b"]),
+            seen: &[],
+            forgotten: &[],
             quarantined: &quarantined("c"),
             lease_expires_at: 20 * S,
             now: S,
@@ -322,7 +335,10 @@ fn thousands_of_long_keys_fit_one_checkpoint() {
         .commit(Checkpoint {
             fence,
             progress: &progress,
+            cursor: progress.position.as_ref(),
             written: &written(&refs),
+            seen: &[],
+            forgotten: &[],
             quarantined: &[],
             lease_expires_at: 20 * S,
             now: S,
@@ -333,4 +349,56 @@ fn thousands_of_long_keys_fit_one_checkpoint() {
     assert!(hashes
         .iter()
         .all(|h| h.is_some_and(|h| h.hash == ContentHash(7))));
+}
+
+#[test]
+fn failed_rows_keep_the_newest_ten_thousand_and_count_them_all() {
+    let store = store();
+    let (fence, progress) = checkpoint_fixture(&store);
+    let commit = |keys: std::ops::Range<usize>, now: i64| {
+        let quarantined: Vec<Quarantined> = keys
+            .map(|i| Quarantined {
+                key: Some(format!("bad-{i:05}")),
+                position: None,
+                reason: "value is 30000000 bytes".into(),
+                digest: None,
+            })
+            .collect();
+        (&store)
+            .commit(Checkpoint {
+                fence,
+                progress: &progress,
+                cursor: None,
+                written: &[],
+                seen: &[],
+                forgotten: &[],
+                quarantined: &quarantined,
+                lease_expires_at: 20 * S,
+                now,
+            })
+            .unwrap();
+    };
+    commit(0..6_000, S);
+    commit(6_000..10_050, 2 * S);
+    commit(9_000..9_010, 3 * S); // reported again: counted once
+    let state = store.state().unwrap();
+    assert_eq!((state.failed_listed, state.failed_pruned), (10_000, 50));
+    assert_eq!(count(&store, "failed_rows"), 10_000);
+    let newest = store.recent_failures(20).unwrap();
+    assert_eq!(newest[0].at, 3 * S);
+    // A written key is no longer failing.
+    (&store)
+        .commit(Checkpoint {
+            fence,
+            progress: &progress,
+            cursor: None,
+            written: &written(&["bad-06000"]),
+            seen: &[],
+            forgotten: &[],
+            quarantined: &[],
+            lease_expires_at: 20 * S,
+            now: 4 * S,
+        })
+        .unwrap();
+    assert_eq!(store.state().unwrap().failed_listed, 9_999);
 }

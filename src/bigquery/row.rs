@@ -12,7 +12,7 @@
 //! that is not JSON of this shape fails the page.
 
 use super::json::{Reader, SyntaxError};
-use super::typing::{timestamp_from_text, write_string, DecodeError, Field, Schema};
+use super::typing::{not_valid, timestamp_from_text, write_string, DecodeError, Field, Schema};
 use crate::engine::record::{ContentHash, PageRow, SourceRow, Unreadable};
 
 mod value;
@@ -253,10 +253,6 @@ fn top_cell<'a>(
 
 fn in_field(name: &str, e: DecodeError) -> DecodeError {
     DecodeError(format!("column `{name}`: {}", e.0))
-}
-
-fn not_valid(text: &str, kind: &str) -> DecodeError {
-    DecodeError(format!("{text:?} is not a valid {kind}"))
 }
 
 #[cfg(test)]

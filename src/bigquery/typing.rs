@@ -10,10 +10,11 @@
 
 use serde::Deserialize;
 
-use crate::engine::time::{write_rfc3339, Micros, MICROS_PER_SECOND};
+use crate::engine::excerpt::excerpt;
+use crate::engine::time::{in_range, write_rfc3339, Micros, END_OF_TIME, MICROS_PER_SECOND};
 
 /// The largest integer a JavaScript number (f64) holds exactly.
-const MAX_EXACT_INT: i64 = 1 << 53;
+const MAX_EXACT_INT: u64 = 1 << 53;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Schema {
@@ -83,6 +84,20 @@ impl From<WireField> for Field {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeError(pub String);
 
+/// How much of a bad cell a quarantine reason quotes: enough to recognise
+/// it, never a person's data in bulk.
+const CELL_QUOTE_BYTES: usize = 64;
+
+/// A cell's text, quoted short.
+pub fn quote(text: &str) -> String {
+    format!("{:?}", excerpt(text, CELL_QUOTE_BYTES))
+}
+
+/// `"<cell>" is not a valid <TYPE>`.
+pub fn not_valid(text: &str, type_name: &str) -> DecodeError {
+    DecodeError(format!("{} is not a valid {type_name}", quote(text)))
+}
+
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -92,15 +107,17 @@ impl std::fmt::Display for DecodeError {
 /// Writes one scalar cell's BigQuery text as JSON of its field's type.
 pub fn write_text(out: &mut String, field: &Field, text: &str) -> Result<(), DecodeError> {
     use std::fmt::Write as _;
-    let bad = || DecodeError(format!("{text:?} is not a valid {}", field.type_name));
+    let bad = || not_valid(text, &field.type_name);
     match field.cell {
         CellKind::Integer => {
             let n: i64 = text.parse().map_err(|_| bad())?;
             let canonical = !text.starts_with('+')
                 && (text.len() == 1 || !text.trim_start_matches('-').starts_with('0'));
-            if n.abs() <= MAX_EXACT_INT && canonical {
+            // `unsigned_abs`: `abs` of INT64's smallest value overflows.
+            let exact = n.unsigned_abs() <= MAX_EXACT_INT;
+            if exact && canonical {
                 out.push_str(text);
-            } else if n.abs() <= MAX_EXACT_INT {
+            } else if exact {
                 let _ = write!(out, "{n}");
             } else {
                 write_string(out, text);
@@ -167,13 +184,19 @@ pub fn write_string(out: &mut String, text: &str) {
 
 /// `useInt64Timestamp` gives integer microseconds; without it BigQuery sends
 /// float seconds such as `1.767225600123456E9`, which loses nothing at µs
-/// precision for present-day dates once rounded.
+/// precision for present-day dates once rounded. A time outside BigQuery's
+/// TIMESTAMP range (years 1 to 9999) is not a timestamp.
 pub fn timestamp_from_text(text: &str) -> Option<Micros> {
-    if let Ok(micros) = text.parse::<i64>() {
-        return Some(micros);
-    }
-    let seconds: f64 = text.parse().ok()?;
-    seconds
-        .is_finite()
-        .then(|| (seconds * MICROS_PER_SECOND as f64).round() as Micros)
+    let micros = match text.parse::<i64>() {
+        Ok(micros) => micros,
+        Err(_) => {
+            let seconds: f64 = text.parse().ok()?;
+            let micros = seconds * MICROS_PER_SECOND as f64;
+            if !micros.is_finite() || micros.abs() > END_OF_TIME as f64 {
+                return None;
+            }
+            micros.round() as Micros
+        }
+    };
+    in_range(micros).then_some(micros)
 }

@@ -1,24 +1,46 @@
 //! What the coordinator does when it is woken or asked: continue the run in
-//! progress, wait for another invocation's lease, or start a run, and from
-//! where that run reads.
+//! progress, wait for another invocation's lease, or start a run, and what
+//! that run reads (from the cursor, or the whole source) and why.
 
-use super::state::{FollowUp, SyncState};
-use crate::coordination::status::Trigger;
+use super::state::SyncState;
+use super::status::Trigger;
 use crate::engine::config::SyncConfig;
+use crate::engine::limits::CLOCK_SKEW;
+use crate::engine::progress::RunMode;
 use crate::engine::time::{Micros, BEGINNING_OF_TIME, MICROS_PER_SECOND};
 
+/// What a webhook (or a queued follow-up) asks of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunRequest {
+    pub full: bool,
+    pub rewrite: bool,
+    pub allow_mass_delete: bool,
+}
+
+impl RunRequest {
+    /// Two asks coalesced into one run: each flag asked for is kept.
+    pub fn merge(self, other: RunRequest) -> RunRequest {
+        RunRequest {
+            full: self.full || other.full,
+            rewrite: self.rewrite || other.rewrite,
+            allow_mass_delete: self.allow_mass_delete || other.allow_mass_delete,
+        }
+    }
+}
+
 /// A run to start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunStart {
     pub trigger: Trigger,
     /// The window's lower bound: the run reads `updated_at >= since`.
     pub since: Micros,
-    /// The run reads the whole source, whatever the cursor says.
-    pub full: bool,
+    pub mode: RunMode,
+    /// Why the run reads the whole source, in words.
+    pub reason: Option<String>,
 }
 
 /// What an alarm does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AlarmAction {
     /// Another invocation works on the run; look again when its lease would
     /// lapse, in case it died.
@@ -33,10 +55,10 @@ pub enum AlarmAction {
 }
 
 /// What `POST /sync-kv-now` does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WebhookAction {
     /// A run is in progress: one follow-up starts right after it.
-    Queue(FollowUp),
+    Queue(RunRequest),
     Start(RunStart),
 }
 
@@ -44,38 +66,69 @@ fn seconds(s: u64) -> Micros {
     Micros::try_from(s).unwrap_or(Micros::MAX / 4) * MICROS_PER_SECOND
 }
 
+/// Why the next run must read the whole source, if it must: the first sync,
+/// the schedule of full runs, or a KV TTL whose values need refreshing.
+pub fn full_read_due(state: &SyncState, now: Micros, config: &SyncConfig) -> Option<String> {
+    let Some(last) = state.last_full_read_at else {
+        return Some(
+            "first full read: every key is read, and keys no longer in the source are deleted"
+                .into(),
+        );
+    };
+    let every = config.full_sync_interval_seconds;
+    if every > 0 && now - last >= seconds(every) {
+        return Some(format!(
+            "scheduled full read (FULL_SYNC_INTERVAL_SECONDS = {every})"
+        ));
+    }
+    let ttl = config.kv_expiration_ttl_seconds;
+    if ttl > 0 && now - last >= seconds(ttl) / 2 {
+        return Some(format!(
+            "KV values expire after {ttl} s: a full read every half of that rewrites the older ones"
+        ));
+    }
+    None
+}
+
 /// The start of a run: from the cursor minus the lookback, or from the
-/// beginning for a full run or the very first one.
-pub fn start_run(state: &SyncState, trigger: Trigger, full: bool, config: &SyncConfig) -> RunStart {
+/// beginning when the run reads the whole source. A cursor a future-stamped
+/// row carried ahead of the clock counts as the present.
+pub fn start_run(
+    state: &SyncState,
+    trigger: Trigger,
+    request: RunRequest,
+    now: Micros,
+    config: &SyncConfig,
+) -> RunStart {
+    let asked = request.full || request.rewrite;
+    let reason = if asked {
+        Some(if request.rewrite {
+            "asked for: a full read that rewrites every value".to_string()
+        } else {
+            "asked for: a full read".to_string()
+        })
+    } else {
+        full_read_due(state, now, config)
+    };
+    let full = reason.is_some();
     let since = match (&state.cursor, full) {
-        (Some(c), false) => c.updated_at - seconds(config.lookback_seconds),
+        (Some(c), false) => c.updated_at.min(now + CLOCK_SKEW) - seconds(config.lookback_seconds),
         _ => BEGINNING_OF_TIME,
     };
     RunStart {
-        trigger,
+        trigger: if asked { Trigger::Full } else { trigger },
         since,
-        full,
+        mode: RunMode {
+            full,
+            rewrite: request.rewrite,
+            allow_mass_delete: request.allow_mass_delete,
+        },
+        reason,
     }
-}
-
-/// Whether values written with a KV TTL are due for a refresh, which needs
-/// a full read (incremental runs do not see unchanged rows). `oldest_write`
-/// is when the oldest value kv-sync holds was written.
-pub fn refresh_due(oldest_write: Option<Micros>, now: Micros, config: &SyncConfig) -> bool {
-    if config.kv_expiration_ttl_seconds == 0 {
-        return false;
-    }
-    let half_ttl = seconds(config.kv_expiration_ttl_seconds) / 2;
-    oldest_write.is_some_and(|oldest| now - oldest >= half_ttl)
 }
 
 /// What an alarm at `now` does.
-pub fn on_alarm(
-    state: &SyncState,
-    now: Micros,
-    refresh_due: bool,
-    config: &SyncConfig,
-) -> AlarmAction {
+pub fn on_alarm(state: &SyncState, now: Micros, config: &SyncConfig) -> AlarmAction {
     if let Some(run_id) = state.active_run {
         return match state.lease.filter(|l| l.is_live(now)) {
             Some(lease) => AlarmAction::WaitForLease {
@@ -84,26 +137,25 @@ pub fn on_alarm(
             None => AlarmAction::Continue { run_id },
         };
     }
-    let (trigger, full) = match state.follow_up {
-        Some(FollowUp { full: true }) => (Trigger::Full, true),
-        Some(FollowUp { full: false }) => (Trigger::Webhook, false),
-        None => (Trigger::Alarm, refresh_due),
+    let (trigger, request) = match state.follow_up {
+        Some(request) => (Trigger::Webhook, request),
+        None => (Trigger::Alarm, RunRequest::default()),
     };
-    AlarmAction::Start(start_run(state, trigger, full, config))
+    AlarmAction::Start(start_run(state, trigger, request, now, config))
 }
 
-/// What a webhook asking for a run (`full` or not) does.
-pub fn on_webhook(state: &SyncState, full: bool, config: &SyncConfig) -> WebhookAction {
+/// What a webhook asking for `request` does.
+pub fn on_webhook(
+    state: &SyncState,
+    request: RunRequest,
+    now: Micros,
+    config: &SyncConfig,
+) -> WebhookAction {
     if state.active_run.is_some() {
-        let full = full || state.follow_up.is_some_and(|f| f.full);
-        return WebhookAction::Queue(FollowUp { full });
+        let queued = state.follow_up.unwrap_or_default();
+        return WebhookAction::Queue(queued.merge(request));
     }
-    let trigger = if full {
-        Trigger::Full
-    } else {
-        Trigger::Webhook
-    };
-    WebhookAction::Start(start_run(state, trigger, full, config))
+    WebhookAction::Start(start_run(state, Trigger::Webhook, request, now, config))
 }
 
 /// When an alarm must fire if none is set (a lost alarm, a fresh object):

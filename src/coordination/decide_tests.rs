@@ -3,34 +3,101 @@ use crate::engine::cursor::Cursor;
 use crate::engine::lease::RunLease;
 
 const S: Micros = MICROS_PER_SECOND;
+const NOW: Micros = 2_000 * S;
 
 fn config() -> SyncConfig {
     SyncConfig::default()
 }
 
-fn with_cursor(at: Micros) -> SyncState {
+/// A sync with a cursor whose last full read was a minute ago.
+fn synced(cursor_at: Micros) -> SyncState {
     SyncState {
-        cursor: Some(Cursor::new(at, "k")),
+        cursor: Some(Cursor::new(cursor_at, "k")),
+        last_full_read_at: Some(NOW - 60 * S),
         ..SyncState::default()
     }
 }
 
+fn incremental() -> RunRequest {
+    RunRequest::default()
+}
+
 #[test]
 fn a_run_reads_from_the_cursor_minus_the_lookback_or_from_the_beginning() {
-    let state = with_cursor(1_000 * S);
+    let state = synced(1_000 * S);
+    let start = start_run(&state, Trigger::Alarm, incremental(), NOW, &config());
     assert_eq!(
-        start_run(&state, Trigger::Alarm, false, &config()).since,
-        400 * S
+        (start.since, start.mode.full, start.reason),
+        (400 * S, false, None)
     );
+    let asked = RunRequest {
+        full: true,
+        ..incremental()
+    };
+    let full = start_run(&state, Trigger::Webhook, asked, NOW, &config());
     assert_eq!(
-        start_run(&state, Trigger::Full, true, &config()).since,
-        BEGINNING_OF_TIME
+        (full.since, full.mode.full, full.trigger),
+        (BEGINNING_OF_TIME, true, Trigger::Full)
     );
-    let first = start_run(&SyncState::default(), Trigger::Webhook, false, &config());
+    assert!(full.reason.unwrap().contains("asked for"));
+    let first = start_run(
+        &SyncState::default(),
+        Trigger::Webhook,
+        incremental(),
+        NOW,
+        &config(),
+    );
     assert_eq!(
         first.since, BEGINNING_OF_TIME,
         "the first run reads everything"
     );
+    assert!(first.mode.full, "and reconciles");
+    assert_eq!(first.trigger, Trigger::Webhook);
+}
+
+#[test]
+fn a_cursor_carried_into_the_future_counts_as_the_present() {
+    let year_2099 = 4_070_908_800 * S;
+    let start = start_run(
+        &synced(year_2099),
+        Trigger::Alarm,
+        incremental(),
+        NOW,
+        &config(),
+    );
+    assert_eq!(start.since, NOW + CLOCK_SKEW - 600 * S);
+}
+
+#[test]
+fn a_rewrite_is_a_full_read_that_rewrites() {
+    let asked = RunRequest {
+        rewrite: true,
+        ..incremental()
+    };
+    let start = start_run(&synced(NOW), Trigger::Webhook, asked, NOW, &config());
+    assert!(start.mode.full && start.mode.rewrite);
+    assert!(start.reason.unwrap().contains("rewrites"));
+}
+
+#[test]
+fn full_reads_come_on_schedule_and_every_half_ttl() {
+    let mut state = synced(NOW);
+    state.last_full_read_at = Some(NOW - 86_400 * S);
+    let due = full_read_due(&state, NOW, &config()).unwrap();
+    assert!(due.contains("FULL_SYNC_INTERVAL_SECONDS = 86400"), "{due}");
+    let never = SyncConfig {
+        full_sync_interval_seconds: 0,
+        ..config()
+    };
+    assert_eq!(full_read_due(&state, NOW, &never), None);
+    let ttl = SyncConfig {
+        kv_expiration_ttl_seconds: 600,
+        ..never
+    };
+    state.last_full_read_at = Some(NOW - 299 * S);
+    assert_eq!(full_read_due(&state, NOW, &ttl), None);
+    state.last_full_read_at = Some(NOW - 300 * S);
+    assert!(full_read_due(&state, NOW, &ttl).unwrap().contains("600 s"));
 }
 
 #[test]
@@ -46,70 +113,67 @@ fn an_alarm_continues_a_run_whose_lease_lapsed_and_waits_for_a_live_one() {
         ..SyncState::default()
     };
     assert_eq!(
-        on_alarm(&state, 99 * S, false, &config()),
+        on_alarm(&state, 99 * S, &config()),
         AlarmAction::WaitForLease { until: 100 * S }
     );
     assert_eq!(
-        on_alarm(&state, 100 * S, false, &config()),
+        on_alarm(&state, 100 * S, &config()),
         AlarmAction::Continue { run_id: 7 }
     );
 }
 
 #[test]
 fn an_alarm_starts_the_queued_follow_up_else_a_scheduled_run() {
-    let mut state = with_cursor(1_000 * S);
-    let start = |state: &SyncState, refresh| match on_alarm(state, 2_000 * S, refresh, &config()) {
-        AlarmAction::Start(start) => (start.trigger, start.full),
+    let mut state = synced(1_000 * S);
+    let start = |state: &SyncState| match on_alarm(state, NOW, &config()) {
+        AlarmAction::Start(start) => (start.trigger, start.mode.full),
         other => panic!("{other:?}"),
     };
-    assert_eq!(start(&state, false), (Trigger::Alarm, false));
-    assert_eq!(
-        start(&state, true),
-        (Trigger::Alarm, true),
-        "a due refresh reads everything"
-    );
-    state.follow_up = Some(FollowUp { full: false });
-    assert_eq!(start(&state, false), (Trigger::Webhook, false));
-    state.follow_up = Some(FollowUp { full: true });
-    assert_eq!(start(&state, false), (Trigger::Full, true));
+    assert_eq!(start(&state), (Trigger::Alarm, false));
+    state.last_full_read_at = Some(NOW - 86_400 * S);
+    assert_eq!(start(&state), (Trigger::Alarm, true), "a due full read");
+    state.last_full_read_at = Some(NOW);
+    state.follow_up = Some(incremental());
+    assert_eq!(start(&state), (Trigger::Webhook, false));
+    state.follow_up = Some(RunRequest {
+        full: true,
+        ..incremental()
+    });
+    assert_eq!(start(&state), (Trigger::Full, true));
 }
 
 #[test]
-fn webhooks_during_a_run_coalesce_into_one_follow_up_and_full_wins() {
+fn webhooks_during_a_run_coalesce_into_one_follow_up_keeping_every_flag() {
     let mut state = SyncState {
         active_run: Some(1),
-        ..SyncState::default()
+        ..synced(NOW)
     };
     assert_eq!(
-        on_webhook(&state, false, &config()),
-        WebhookAction::Queue(FollowUp { full: false })
+        on_webhook(&state, incremental(), NOW, &config()),
+        WebhookAction::Queue(incremental())
     );
-    state.follow_up = Some(FollowUp { full: true });
+    state.follow_up = Some(RunRequest {
+        full: true,
+        ..incremental()
+    });
+    let rewrite = RunRequest {
+        rewrite: true,
+        ..incremental()
+    };
     assert_eq!(
-        on_webhook(&state, false, &config()),
-        WebhookAction::Queue(FollowUp { full: true }),
+        on_webhook(&state, rewrite, NOW, &config()),
+        WebhookAction::Queue(RunRequest {
+            full: true,
+            rewrite: true,
+            allow_mass_delete: false
+        }),
         "a queued full run is not downgraded"
     );
-    let idle = with_cursor(1_000 * S);
-    let WebhookAction::Start(start) = on_webhook(&idle, true, &config()) else {
+    let idle = synced(NOW);
+    let WebhookAction::Start(start) = on_webhook(&idle, incremental(), NOW, &config()) else {
         panic!("an idle sync starts at once")
     };
-    assert_eq!((start.trigger, start.full), (Trigger::Full, true));
-}
-
-#[test]
-fn a_refresh_is_due_at_half_the_ttl_and_never_without_one() {
-    let ttl = SyncConfig {
-        kv_expiration_ttl_seconds: 3_600,
-        ..config()
-    };
-    assert!(!refresh_due(Some(0), 1_799 * S, &ttl));
-    assert!(refresh_due(Some(0), 1_800 * S, &ttl));
-    assert!(
-        !refresh_due(None, 1_800 * S, &ttl),
-        "nothing written, nothing to refresh"
-    );
-    assert!(!refresh_due(Some(0), 1_000_000 * S, &config()));
+    assert_eq!((start.trigger, start.mode.full), (Trigger::Webhook, false));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::coordination::state::FollowUp;
+use crate::coordination::decide::RunRequest;
 use crate::engine::error::{RunError, StoreError, WarehouseError};
 
 const S: Micros = MICROS_PER_SECOND;
@@ -20,7 +20,7 @@ fn a_completed_run_wakes_one_interval_later_or_at_once_for_a_follow_up() {
         }
     );
     let queued = SyncState {
-        follow_up: Some(FollowUp { full: false }),
+        follow_up: Some(RunRequest::default()),
         ..idle
     };
     assert_eq!(

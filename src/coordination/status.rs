@@ -41,7 +41,14 @@ pub struct RunView {
     pub rows_deleted: u64,
     pub rows_unchanged: u64,
     pub rows_failed: u64,
+    /// Keys deleted because they left the source.
+    pub rows_orphaned: u64,
     pub error: Option<String>,
+    /// What the run held back and why (e.g. a mass delete it refused).
+    pub warning: Option<String>,
+    /// Whether the run read the whole source, and why.
+    pub full: bool,
+    pub reason: Option<String>,
     /// Seconds from start to finish (or to now, while running).
     pub duration_seconds: f64,
 }
@@ -59,6 +66,9 @@ pub struct RunRecord {
     pub total_rows: Option<u64>,
     pub counters: RunCounters,
     pub error: Option<String>,
+    pub warning: Option<String>,
+    pub full: bool,
+    pub reason: Option<String>,
 }
 
 impl RunRecord {
@@ -78,7 +88,11 @@ impl RunRecord {
             rows_deleted: self.counters.rows_deleted,
             rows_unchanged: self.counters.rows_unchanged,
             rows_failed: self.counters.rows_failed,
+            rows_orphaned: self.counters.rows_orphaned,
             error: self.error.clone(),
+            warning: self.warning.clone(),
+            full: self.full,
+            reason: self.reason.clone(),
             duration_seconds: (end - self.started_at).max(0) as f64 / MICROS_PER_SECOND as f64,
         }
     }
@@ -146,7 +160,6 @@ pub struct StatusFacts<'a> {
     /// Newest first.
     pub recent_runs: &'a [RunRecord],
     pub current_run: Option<&'a RunRecord>,
-    pub failed_count: u64,
     pub failed_recent: Vec<FailedRowView>,
     pub next_alarm_at: Option<Micros>,
     pub interval_seconds: u64,
@@ -186,7 +199,7 @@ pub fn status(facts: StatusFacts<'_>) -> Status {
             .map(|r| r.view(now)),
         recent_runs: runs.iter().map(|r| r.view(now)).collect(),
         failed_rows: FailedRows {
-            count: facts.failed_count,
+            count: state.failed_listed + state.failed_pruned,
             recent: facts.failed_recent,
         },
         totals: state.totals.clone(),

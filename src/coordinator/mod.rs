@@ -16,7 +16,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 
 use crate::bigquery::credentials::AccessToken;
 use crate::coordination::decide::{
-    on_alarm, on_webhook, refresh_due, watchdog, AlarmAction, RunStart, WebhookAction,
+    on_alarm, on_webhook, watchdog, AlarmAction, RunRequest, RunStart, WebhookAction,
 };
 use crate::coordination::reply::{self, Reply};
 use crate::engine::error::StoreError;
@@ -117,8 +117,12 @@ impl DurableObject for SyncCoordinator {
         match url.path() {
             "/sync" => {
                 let wait = flag("wait").as_deref() != Some("false");
-                let full = flag("full").as_deref() == Some("true");
-                self.sync_now(wait, full).await
+                let request = RunRequest {
+                    full: flag("full").as_deref() == Some("true"),
+                    rewrite: flag("rewrite").as_deref() == Some("true"),
+                    allow_mass_delete: flag("allow_mass_delete").as_deref() == Some("true"),
+                };
+                self.sync_now(wait, request).await
             }
             "/status" => self.status().await,
             "/ensure-alarm" => json_response(Reply::json(
@@ -173,7 +177,8 @@ impl SyncCoordinator {
         let progress = self.store.create_run(start, self.runtime.now())?;
         self.runtime.log(
             &json!({"event": "run_started", "run": progress.run_id, "trigger": start.trigger,
-                                "since": to_rfc3339(start.since), "full": start.full}),
+                                "since": to_rfc3339(start.since), "full": start.mode.full,
+                    "rewrite": start.mode.rewrite, "reason": start.reason}),
         );
         Ok(progress.run_id)
     }
@@ -181,8 +186,7 @@ impl SyncCoordinator {
     async fn on_alarm(&self) -> Result<()> {
         let state = self.store.state()?;
         let now = self.runtime.now();
-        let due = refresh_due(self.store.oldest_write()?, now, self.settings.sync());
-        match on_alarm(&state, now, due, self.settings.sync()) {
+        match on_alarm(&state, now, self.settings.sync()) {
             AlarmAction::WaitForLease { until } => self.arm(until).await,
             AlarmAction::Continue { run_id } => self.invoke(run_id).await.map(drop),
             AlarmAction::Start(start) => {
@@ -195,11 +199,11 @@ impl SyncCoordinator {
         }
     }
 
-    async fn sync_now(&self, wait: bool, full: bool) -> Result<Response> {
+    async fn sync_now(&self, wait: bool, request: RunRequest) -> Result<Response> {
         let now = self.runtime.now();
         let timestamp = to_rfc3339(now);
         let state = self.store.state()?;
-        match on_webhook(&state, full, self.settings.sync()) {
+        match on_webhook(&state, request, now, self.settings.sync()) {
             WebhookAction::Queue(follow_up) => {
                 self.store.queue_follow_up(follow_up)?;
                 let run_id = state.active_run.unwrap_or_default();

@@ -17,7 +17,7 @@ impl SyncCoordinator {
         let now = self.runtime.now();
         let state = self.store.state()?;
         let runs = self.store.recent_runs(RECENT_RUNS)?;
-        let (failed_count, failed) = self.store.failed_rows(RECENT_FAILED_ROWS)?;
+        let failed = self.store.recent_failures(RECENT_FAILED_ROWS)?;
         let current = match state.active_run {
             Some(id) => Some(self.store.run(id)?),
             None => None,
@@ -26,7 +26,6 @@ impl SyncCoordinator {
             state: &state,
             recent_runs: &runs,
             current_run: current.as_ref(),
-            failed_count,
             failed_recent: failed
                 .into_iter()
                 .map(|f| FailedRowView {

@@ -24,14 +24,19 @@ pub struct Acknowledged {
     pub counters: RunCounters,
     /// Every key KV acknowledged, including those past a failure.
     pub written: Vec<WrittenKey>,
+    /// The keys of the covered rows (for a full run's reconciliation).
+    pub seen: Vec<String>,
     pub quarantined: Vec<Quarantined>,
     pub transient_error: Option<SinkError>,
 }
 
+/// Reads KV's `results` for `plan`. `full`: the run reads the whole source,
+/// so the keys of the covered rows are reported as seen.
 pub fn acknowledge(
     plan: &BatchPlan,
     results: &[Result<(), SinkError>],
     now: Micros,
+    full: bool,
 ) -> Acknowledged {
     let first_failure = results
         .iter()
@@ -47,11 +52,19 @@ pub fn acknowledge(
         position: None,
         counters: RunCounters::default(),
         written: confirmed(plan, results, now),
+        seen: Vec::new(),
         quarantined: Vec::new(),
         transient_error: first_failure.and_then(|i| results[i].clone().err()),
     };
     for planned in &plan.rows[..rows_covered] {
         ack.count(planned, results);
+    }
+    if full {
+        ack.seen = plan.rows[..rows_covered]
+            .iter()
+            .filter_map(Planned::key)
+            .map(str::to_owned)
+            .collect();
     }
     ack
 }

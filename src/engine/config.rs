@@ -23,6 +23,12 @@ pub struct SyncConfig {
     /// How long a query job may stay unfinished before the run fails with a
     /// timeout (and the next run starts a new job).
     pub job_timeout_seconds: u64,
+    /// Time between full runs (which delete keys that left the source);
+    /// 0 = only when asked for.
+    pub full_sync_interval_seconds: u64,
+    /// A full run deletes nothing when more than this share of the keys it
+    /// holds left the source, unless asked with `allow_mass_delete`.
+    pub reconcile_max_delete_percent: u64,
 }
 
 impl Default for SyncConfig {
@@ -36,6 +42,8 @@ impl Default for SyncConfig {
             invocation_budget_ms: 25_000,
             kv_expiration_ttl_seconds: 0,
             job_timeout_seconds: 600,
+            full_sync_interval_seconds: 86_400,
+            reconcile_max_delete_percent: 20,
         }
     }
 }
@@ -131,8 +139,30 @@ impl SyncConfig {
                 d.job_timeout_seconds,
                 1,
             )?,
+            full_sync_interval_seconds: vars.number(
+                "FULL_SYNC_INTERVAL_SECONDS",
+                d.full_sync_interval_seconds,
+                0,
+            )?,
+            reconcile_max_delete_percent: percent(&vars, d.reconcile_max_delete_percent)?,
         })
     }
+}
+
+fn percent<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    let var = "RECONCILE_MAX_DELETE_PERCENT";
+    let percent = vars.number(var, default, 0)?;
+    if percent > 100 {
+        return Err(ConfigError::invalid(
+            var,
+            percent.to_string(),
+            "must be a percentage from 0 to 100",
+        ));
+    }
+    Ok(percent)
 }
 
 /// KV rejects an `expirationTtl` under 60 seconds, so that is refused here
@@ -173,6 +203,8 @@ mod tests {
         assert_eq!(c.max_kv_requests_per_invocation, 1_000);
         assert_eq!(c.invocation_budget_ms, 25_000);
         assert_eq!(c.kv_expiration_ttl_seconds, 0);
+        assert_eq!(c.full_sync_interval_seconds, 86_400);
+        assert_eq!(c.reconcile_max_delete_percent, 20);
         assert_eq!(c.query, DEFAULT_QUERY);
     }
 
@@ -186,6 +218,9 @@ mod tests {
         assert!(e.reason.contains("from 1"), "{e}");
         assert!(parse(&[("INVOCATION_BUDGET_MS", "99")]).is_err());
         assert!(parse(&[("SYNC_LOOKBACK_SECONDS", "0")]).is_ok());
+        assert!(parse(&[("FULL_SYNC_INTERVAL_SECONDS", "0")]).is_ok());
+        let e = parse(&[("RECONCILE_MAX_DELETE_PERCENT", "120")]).unwrap_err();
+        assert_eq!(e.var, "RECONCILE_MAX_DELETE_PERCENT");
     }
 
     #[test]

@@ -9,6 +9,11 @@ use super::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
 /// gets batches of a whole request.
 const BATCH_ROWS: usize = 500;
 
+/// How far ahead of the present the cursor may go: a row stamped later than
+/// this is written, but the cursor waits for the clock, so it never hides
+/// the rows that change meanwhile.
+pub const CLOCK_SKEW: Micros = 60 * MICROS_PER_SECOND;
+
 /// The limits one invocation works within.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunLimits {
@@ -21,8 +26,12 @@ pub struct RunLimits {
     pub query_deadline: Micros,
     pub batch_rows: usize,
     pub page_rows: u32,
-    /// With a KV TTL, unchanged values older than this are written again.
+    /// With a KV TTL, unchanged values older than this are written again
+    /// (by the full read that comes every half TTL).
     pub refresh_after: Option<Micros>,
+    /// A full run deletes nothing when more than this share (percent) of
+    /// the keys kv-sync holds left the source.
+    pub max_delete_percent: u64,
 }
 
 impl RunLimits {
@@ -39,8 +48,13 @@ impl RunLimits {
             query_deadline: seconds(config.job_timeout_seconds),
             batch_rows: BATCH_ROWS,
             page_rows: config.page_rows,
+            // A full read comes every half TTL; a value it does not rewrite
+            // (younger than a quarter TTL) still has more than a quarter
+            // TTL to live when the next one comes, whatever the alarm's
+            // and the run's delays.
             refresh_after: (config.kv_expiration_ttl_seconds > 0)
-                .then(|| seconds(config.kv_expiration_ttl_seconds) / 2),
+                .then(|| seconds(config.kv_expiration_ttl_seconds) / 4),
+            max_delete_percent: config.reconcile_max_delete_percent,
         }
     }
 }

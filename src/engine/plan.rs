@@ -30,6 +30,19 @@ pub enum Planned {
     Quarantine(Quarantined),
 }
 
+impl Planned {
+    /// The row's key, if it has one (a quarantined row still names the key
+    /// it holds in the source, so a full run does not count it gone).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Planned::Unchanged { position } | Planned::Write { position, .. } => {
+                Some(&position.key)
+            }
+            Planned::Quarantine(q) => q.key.as_deref(),
+        }
+    }
+}
+
 #[derive(Debug, PartialEq)]
 pub struct BatchPlan {
     /// One entry per row covered, in source order; rows past the write
@@ -44,6 +57,9 @@ pub struct WriteRules<'a> {
     pub now: Micros,
     /// With a KV TTL, unchanged values older than this are written again.
     pub refresh_after: Option<Micros>,
+    /// Every value is written, whatever the stored hashes say (a forced
+    /// rewrite repairs KV changed behind kv-sync's back).
+    pub rewrite: bool,
     /// Written in front of every key in KV.
     pub key_prefix: &'a str,
     /// At most this many operations.
@@ -125,7 +141,7 @@ fn needs_write(
     previous: Option<StoredHash>,
     rules: &WriteRules<'_>,
 ) -> bool {
-    let Some(previous) = previous else {
+    let Some(previous) = previous.filter(|_| !rules.rewrite) else {
         return true;
     };
     if previous.hash != record.hash {

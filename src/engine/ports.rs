@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::cursor::Cursor;
 use super::error::{SinkError, StoreError, WarehouseError};
 use super::progress::RunProgress;
 use super::record::{ContentHash, Metadata, PageRow, Quarantined};
@@ -109,11 +110,40 @@ pub struct Checkpoint<'a> {
     pub fence: u64,
     /// The run's progress after the batch.
     pub progress: &'a RunProgress,
+    /// The sync's cursor after the batch: the run's position, but never past
+    /// the present plus a small clock skew (a row stamped in the future
+    /// must not hide the rows that change after it).
+    pub cursor: Option<&'a Cursor>,
     pub written: &'a [WrittenKey],
+    /// Keys a full run read (written or not): they are still in the source.
+    pub seen: &'a [String],
+    /// Keys that left the source and whose deletion KV acknowledged (or
+    /// tombstones of keys gone from the source): kv-sync forgets them.
+    pub forgotten: &'a [String],
     pub quarantined: &'a [Quarantined],
     /// The lease is extended to this time: a live holder keeps it.
     pub lease_expires_at: Micros,
     pub now: Micros,
+}
+
+/// A key kv-sync wrote that a full run did not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Orphan {
+    pub key: String,
+    /// `false` for a tombstone (kv-sync deleted it already): it is only
+    /// forgotten, never deleted again.
+    pub live: bool,
+}
+
+/// How many keys a full run would delete, out of how many kv-sync holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Census {
+    /// Live keys the run did not read.
+    pub orphans: u64,
+    /// Tombstones of keys the run did not read (forgotten, not deleted).
+    pub stale_tombstones: u64,
+    /// Live keys kv-sync holds.
+    pub held: u64,
 }
 
 /// The coordinator's durable state, as the engine needs it.
@@ -123,11 +153,26 @@ pub struct Checkpoint<'a> {
 /// - `commit` is fenced: if `fence` no longer holds the run lease, it stores
 ///   nothing and returns `StoreError::LeaseLost`.
 /// - the global cursor never moves backward: `commit` sets it to the later of
-///   itself and `progress.position`.
-/// - a key in `written` is no longer a failed row.
+///   itself and `checkpoint.cursor`.
+/// - a key in `written` is no longer a failed row; a key in `written` or
+///   `seen` is marked as read by the run (when it is a full run); a key in
+///   `forgotten` has no stored hash afterwards.
+/// - only keys kv-sync recorded in `written` are ever orphans.
 pub trait StateStore {
     /// The hashes kv-sync recorded for these keys, in the same order.
     fn stored_hashes(&self, keys: &[&str]) -> Result<Vec<Option<StoredHash>>, StoreError>;
 
     fn commit(&mut self, checkpoint: Checkpoint<'_>) -> Result<(), StoreError>;
+
+    /// The orphans of full run `run_id` and the live keys held.
+    fn census(&self, run_id: u64) -> Result<Census, StoreError>;
+
+    /// Up to `limit` keys full run `run_id` did not read, in key order,
+    /// after `after`.
+    fn orphans(
+        &self,
+        run_id: u64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Orphan>, StoreError>;
 }

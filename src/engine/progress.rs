@@ -18,6 +18,9 @@ pub struct RunCounters {
     pub rows_deleted: u64,
     pub rows_unchanged: u64,
     pub rows_failed: u64,
+    /// Keys deleted because they left the source (reconciliation).
+    #[serde(default)]
+    pub rows_orphaned: u64,
 }
 
 impl std::ops::AddAssign for RunCounters {
@@ -27,6 +30,7 @@ impl std::ops::AddAssign for RunCounters {
         self.rows_deleted += other.rows_deleted;
         self.rows_unchanged += other.rows_unchanged;
         self.rows_failed += other.rows_failed;
+        self.rows_orphaned += other.rows_orphaned;
     }
 }
 
@@ -44,6 +48,28 @@ pub struct JobProgress {
     pub rows_before: u64,
 }
 
+/// How a run reads and writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMode {
+    /// Reads the whole source and, when done, deletes from KV the keys
+    /// kv-sync wrote that the source no longer has.
+    pub full: bool,
+    /// Writes every value whatever the stored hashes say.
+    pub rewrite: bool,
+    /// Lets reconciliation delete more than the configured share of keys.
+    pub allow_mass_delete: bool,
+}
+
+/// Where a full run's reconciliation stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconcile {
+    /// The guards were checked and allowed deleting.
+    pub cleared: bool,
+    /// Orphans are visited in key order; this is the last one handled.
+    pub after_key: Option<String>,
+    pub done: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunProgress {
     pub run_id: u64,
@@ -56,12 +82,20 @@ pub struct RunProgress {
     pub invocations: u32,
     pub bigquery_jobs: u32,
     pub total_rows: Option<u64>,
-    /// Set when the last page was handled: nothing is left to do.
+    /// Set when the last page was handled: nothing is left to read.
     pub finished: bool,
+    #[serde(default)]
+    pub mode: RunMode,
+    /// Set when a full run's read is finished: the orphans are next.
+    #[serde(default)]
+    pub reconcile: Option<Reconcile>,
+    /// What the run held back and why (e.g. a refused mass delete).
+    #[serde(default)]
+    pub warning: Option<String>,
 }
 
 impl RunProgress {
-    pub fn new(run_id: u64, since: Micros) -> Self {
+    pub fn new(run_id: u64, since: Micros, mode: RunMode) -> Self {
         RunProgress {
             run_id,
             since,
@@ -72,6 +106,15 @@ impl RunProgress {
             bigquery_jobs: 0,
             total_rows: None,
             finished: false,
+            mode,
+            reconcile: None,
+            warning: None,
         }
+    }
+
+    /// Nothing is left to do: the source is read and, for a full run, the
+    /// orphans are handled.
+    pub fn is_done(&self) -> bool {
+        self.finished && self.reconcile.as_ref().is_none_or(|r| r.done)
     }
 }

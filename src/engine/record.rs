@@ -9,7 +9,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::cursor::Cursor;
-use super::excerpt::excerpt;
+use super::excerpt::{excerpt, QUOTE_BYTES};
 use super::time::{to_rfc3339, Micros};
 
 pub const MAX_KEY_BYTES: usize = 512;
@@ -119,7 +119,7 @@ pub fn check(row: PageRow, key_prefix: &str) -> Checked {
             return Err(Quarantined {
                 key: u.key,
                 position: None,
-                reason: format!("cannot decode row: {}", u.reason),
+                reason: format!("cannot decode row: {}", excerpt(&u.reason, QUOTE_BYTES)),
                 digest: Some(u.digest),
             })
         }

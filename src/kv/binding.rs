@@ -7,6 +7,7 @@
 use futures::stream::{self, StreamExt};
 use worker::kv::KvStore;
 
+use super::binding_errors::classify;
 use crate::engine::error::SinkError;
 use crate::engine::ports::{KvOp, KvSink};
 
@@ -34,30 +35,20 @@ impl BindingSink {
                 let mut put = self
                     .kv
                     .put(&key, value)
-                    .map_err(classify)?
+                    .map_err(|e| classify(&e.to_string()))?
                     .metadata(metadata)
-                    .map_err(classify)?;
+                    .map_err(|e| classify(&e.to_string()))?;
                 if self.expiration_ttl > 0 {
                     put = put.expiration_ttl(self.expiration_ttl);
                 }
-                put.execute().await.map_err(classify)
+                put.execute().await.map_err(|e| classify(&e.to_string()))
             }
-            KvOp::Delete { key } => self.kv.delete(&key).await.map_err(classify),
+            KvOp::Delete { key } => self
+                .kv
+                .delete(&key)
+                .await
+                .map_err(|e| classify(&e.to_string())),
         }
-    }
-}
-
-/// KV reports errors as text; 429 and "too many" mean slow down, anything
-/// else is treated as transient so the batch is retried, never dropped.
-fn classify(e: worker::kv::KvError) -> SinkError {
-    let message = e.to_string();
-    let lower = message.to_lowercase();
-    if lower.contains("429") || lower.contains("too many") {
-        SinkError::RateLimited(message)
-    } else if lower.contains("400") || lower.contains("too large") || lower.contains("invalid") {
-        SinkError::Rejected(message)
-    } else {
-        SinkError::Unavailable(message)
     }
 }
 

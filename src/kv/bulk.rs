@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use serde_json::json;
 
-use super::bulk_wire::{body, chunk, results, Chunk, RequestBudget, MAX_PAIRS};
+use super::bulk_wire::{body, chunk, read_answer, BulkAnswer, Chunk, RequestBudget, MAX_PAIRS};
 use crate::engine::config::{ConfigError, Vars};
 use crate::engine::error::SinkError;
 use crate::engine::ports::{KvOp, KvSink};
@@ -85,8 +85,8 @@ impl<'r, R: Runtime> BulkSink<'r, R> {
     }
 
     /// One bulk request for a chunk, waiting out one `Retry-After` when the
-    /// deadline allows, answered per operation.
-    async fn write_chunk(&self, ops: &[KvOp], chunk: &Chunk) -> Vec<Result<(), SinkError>> {
+    /// deadline allows.
+    async fn write_chunk(&self, ops: &[KvOp], chunk: &Chunk) -> BulkAnswer {
         let (url, method, ttl) = match chunk {
             Chunk::Puts(_) => (
                 format!("{}/bulk", self.namespace_url),
@@ -105,7 +105,7 @@ impl<'r, R: Runtime> BulkSink<'r, R> {
         loop {
             let answer = match self.send(method, &url, &payload).await {
                 Ok(answer) => answer,
-                Err(e) => return vec![Err(e); indices.len()],
+                Err(e) => return BulkAnswer::PerKey(vec![Err(e); indices.len()]),
             };
             let wait = answer.retry_after();
             self.runtime.log(
@@ -121,7 +121,7 @@ impl<'r, R: Runtime> BulkSink<'r, R> {
                     waited = true;
                     self.runtime.sleep(wait).await;
                 }
-                _ => return results(answer.status, &answer.body, ops, indices),
+                _ => return read_answer(answer.status, &answer.body, ops, indices),
             }
         }
     }
@@ -132,10 +132,26 @@ impl<R: Runtime> KvSink for BulkSink<'_, R> {
         MAX_PAIRS
     }
 
+    /// A request KV refuses whole (a key it will not take) is split in
+    /// halves until the refused pairs stand alone: those are refused for
+    /// good, and every other pair is written.
     async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
         let mut answers: Vec<Result<(), SinkError>> = vec![Ok(()); ops.len()];
-        for chunk in chunk(&ops) {
-            let results = self.write_chunk(&ops, &chunk).await;
+        let mut pending = chunk(&ops);
+        pending.reverse();
+        while let Some(chunk) = pending.pop() {
+            let results = match self.write_chunk(&ops, &chunk).await {
+                BulkAnswer::PerKey(results) => results,
+                BulkAnswer::Refused(reason) if chunk.indices().len() == 1 => {
+                    vec![Err(SinkError::Rejected(reason))]
+                }
+                BulkAnswer::Refused(_) => {
+                    let (first, second) = chunk.halves();
+                    pending.push(second);
+                    pending.push(first);
+                    continue;
+                }
+            };
             for (i, result) in chunk.indices().iter().zip(results) {
                 answers[*i] = result;
             }
@@ -170,3 +186,7 @@ impl BulkEndpoint {
         }))
     }
 }
+
+#[cfg(test)]
+#[path = "bulk_tests.rs"]
+mod tests;

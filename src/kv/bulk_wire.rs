@@ -13,6 +13,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::error::SinkError;
+use crate::engine::excerpt::first_line;
 use crate::engine::ports::KvOp;
 use crate::engine::record::Metadata;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
@@ -160,21 +161,28 @@ struct BulkResult {
     unsuccessful_keys: Vec<String>,
 }
 
-/// Reads a bulk answer into one result per operation of the chunk.
-pub fn results(
-    status: u16,
-    body: &str,
-    ops: &[KvOp],
-    indices: &[usize],
-) -> Vec<Result<(), SinkError>> {
-    let all = |e: SinkError| vec![Err(e); indices.len()];
+/// What a bulk answer says about a chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BulkAnswer {
+    /// One result per operation of the chunk.
+    PerKey(Vec<Result<(), SinkError>>),
+    /// HTTP 400: something in the request is invalid (a key KV refuses
+    /// fails the whole request). The sink splits the chunk until the
+    /// refused pairs stand alone.
+    Refused(String),
+}
+
+/// Reads a bulk answer for the operations at `indices`.
+pub fn read_answer(status: u16, body: &str, ops: &[KvOp], indices: &[usize]) -> BulkAnswer {
+    let all = |e: SinkError| BulkAnswer::PerKey(vec![Err(e); indices.len()]);
     let envelope: Option<Envelope> = serde_json::from_str(body).ok();
     let message = envelope
         .as_ref()
         .and_then(|e| e.errors.first())
-        .map(|m| format!("{} (code {})", m.message, m.code))
+        .map(|m| format!("{} (code {})", first_line(&m.message), m.code))
         .unwrap_or_else(|| format!("HTTP {status}"));
     match status {
+        400 => return BulkAnswer::Refused(format!("KV bulk API: {message}")),
         429 => return all(SinkError::RateLimited(format!("KV bulk API: {message}"))),
         500..=599 => return all(SinkError::Unavailable(format!("KV bulk API: {message}"))),
         200..=299 => {}
@@ -196,15 +204,29 @@ pub fn results(
         .unwrap_or_default()
         .into_iter()
         .collect();
-    indices
-        .iter()
-        .map(|&i| match failed.contains(ops[i].key()) {
-            true => Err(SinkError::Unavailable(
-                "KV bulk API: not written to every backend; retried".into(),
-            )),
-            false => Ok(()),
-        })
-        .collect()
+    BulkAnswer::PerKey(
+        indices
+            .iter()
+            .map(|&i| match failed.contains(ops[i].key()) {
+                true => Err(SinkError::Unavailable(
+                    "KV bulk API: not written to every backend; retried".into(),
+                )),
+                false => Ok(()),
+            })
+            .collect(),
+    )
+}
+
+impl Chunk {
+    /// The chunk in two halves, to find the pairs a refused request holds.
+    pub fn halves(&self) -> (Chunk, Chunk) {
+        let indices = self.indices();
+        let (a, b) = indices.split_at(indices.len() / 2);
+        match self {
+            Chunk::Puts(_) => (Chunk::Puts(a.to_vec()), Chunk::Puts(b.to_vec())),
+            Chunk::Deletes(_) => (Chunk::Deletes(a.to_vec()), Chunk::Deletes(b.to_vec())),
+        }
+    }
 }
 
 /// The token's request budget over a sliding 5-minute window.

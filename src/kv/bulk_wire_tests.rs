@@ -54,23 +54,27 @@ fn bodies_carry_metadata_and_ttl() {
 fn answers_map_to_per_key_results() {
     let ops = vec![put("a", 1), put("b", 1), put("c", 1)];
     let ok = r#"{"success":true,"errors":[],"messages":[],"result":{"successful_key_count":2,"unsuccessful_keys":["b"]}}"#;
-    let r = results(200, ok, &ops, &[0, 1, 2]);
+    let per_key = |answer| match answer {
+        BulkAnswer::PerKey(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let r = per_key(read_answer(200, ok, &ops, &[0, 1, 2]));
     assert_eq!(r[0], Ok(()));
     assert!(matches!(r[1], Err(SinkError::Unavailable(_))));
     assert_eq!(r[2], Ok(()));
     let limited = r#"{"success":false,"errors":[{"code":10013,"message":"Too many requests"}]}"#;
-    assert!(results(429, limited, &ops, &[0, 1])
+    assert!(per_key(read_answer(429, limited, &ops, &[0, 1]))
         .iter()
         .all(|r| matches!(r, Err(SinkError::RateLimited(m)) if m.contains("Too many"))));
-    assert!(results(502, "<html>", &ops, &[0])
+    assert!(per_key(read_answer(502, "<html>", &ops, &[0]))
         .iter()
         .all(|r| matches!(r, Err(SinkError::Unavailable(_)))));
-    assert!(results(
+    assert!(per_key(read_answer(
         403,
         r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
         &ops,
         &[0]
-    )
+    ))
     .iter()
     .all(|r| matches!(r, Err(SinkError::Unavailable(m)) if m.contains("Authentication error"))));
 }
@@ -87,4 +91,16 @@ fn the_request_budget_stops_short_of_cloudflares_limit() {
         Ok(()),
         "the oldest request left the window"
     );
+}
+
+#[test]
+fn a_refused_request_is_told_apart_and_its_chunk_halves() {
+    let ops = vec![put("a", 1), put(".", 1), put("c", 1)];
+    let refused = r#"{"success":false,"errors":[{"code":10019,"message":"Invalid key name: \".\"\n  at stack"}]}"#;
+    assert_eq!(
+        read_answer(400, refused, &ops, &[0, 1, 2]),
+        BulkAnswer::Refused("KV bulk API: Invalid key name: \".\" (code 10019)".into())
+    );
+    let (a, b) = Chunk::Puts(vec![0, 1, 2]).halves();
+    assert_eq!((a, b), (Chunk::Puts(vec![0]), Chunk::Puts(vec![1, 2])));
 }

@@ -4,5 +4,6 @@
 
 #[cfg(target_arch = "wasm32")]
 pub mod binding;
+pub mod binding_errors;
 pub mod bulk;
 pub mod bulk_wire;

@@ -17,10 +17,14 @@ pub struct Sent {
     pub at: Micros,
 }
 
+/// Answers a request from what it carries, when no answer is queued.
+pub type Responder = Box<dyn Fn(&Sent) -> HttpResponse>;
+
 #[derive(Default)]
 pub struct ScriptedRuntime {
     pub clock: Cell<Micros>,
     pub answers: RefCell<VecDeque<Result<HttpResponse, TransportError>>>,
+    pub responder: RefCell<Option<Responder>>,
     pub sent: RefCell<Vec<Sent>>,
     pub logs: RefCell<Vec<serde_json::Value>>,
     pub slept: RefCell<Vec<Micros>>,
@@ -64,7 +68,7 @@ impl Runtime for ScriptedRuntime {
     }
 
     async fn send(&self, request: HttpRequest<'_>) -> Result<HttpResponse, TransportError> {
-        self.sent.borrow_mut().push(Sent {
+        let sent = Sent {
             method: request.method,
             url: request.url.to_owned(),
             headers: request
@@ -74,14 +78,18 @@ impl Runtime for ScriptedRuntime {
                 .collect(),
             body: request.body.map(str::to_owned),
             at: self.clock.get(),
-        });
-        self.answers.borrow_mut().pop_front().unwrap_or_else(|| {
-            panic!(
+        };
+        let queued = self.answers.borrow_mut().pop_front();
+        let answer = queued.unwrap_or_else(|| match self.responder.borrow().as_ref() {
+            Some(respond) => Ok(respond(&sent)),
+            None => panic!(
                 "no answer scripted for {} {}",
                 request.method.name(),
                 request.url
-            )
-        })
+            ),
+        });
+        self.sent.borrow_mut().push(sent);
+        answer
     }
 
     fn random(&self) -> f64 {

@@ -1,12 +1,16 @@
 //! The `failed_rows` table: quarantined rows, one per identity (a fixed row
-//! removes its entry).
+//! removes its entry). It keeps the newest `FAILED_ROWS_KEPT`; the counters
+//! in `sync_state` keep the count right, so `/status` never counts rows.
 
-use super::sql::Sql;
+use super::sql::{json_arrays, Sql};
 use super::Store;
 use crate::engine::error::StoreError;
 use crate::engine::record::Quarantined;
 use crate::engine::time::Micros;
 use crate::params;
+
+/// Failed rows listed at most; older ones are pruned and only counted.
+pub const FAILED_ROWS_KEPT: u64 = 10_000;
 
 /// A quarantined row as `/status` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,27 +21,92 @@ pub struct FailedRow {
 }
 
 impl<S: Sql> Store<S> {
+    /// Records quarantined rows (new ones counted), then prunes the oldest
+    /// beyond `FAILED_ROWS_KEPT`. Part of a checkpoint's transaction.
     pub(super) fn record_failures(
         &self,
         rows: &[Quarantined],
         now: Micros,
     ) -> Result<(), StoreError> {
-        for q in rows {
+        let entries: Vec<(String, Option<&str>, &str)> = rows
+            .iter()
+            .map(|q| (q.identity(), q.key.as_deref(), q.reason.as_str()))
+            .collect();
+        for array in json_arrays(&entries)? {
             self.sql.execute(
-                "INSERT INTO failed_rows (id, key, reason, at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, at = excluded.at",
-                params![q.identity(), q.key, q.reason, now],
+                "UPDATE sync_state SET failed_count = failed_count + (
+                   SELECT COUNT(DISTINCT json_extract(j.value, '$[0]')) FROM json_each(?1) AS j
+                    WHERE NOT EXISTS (SELECT 1 FROM failed_rows WHERE id = json_extract(j.value, '$[0]')))
+                  WHERE id = 1",
+                params![array],
             )?;
+            self.sql.execute(
+                "INSERT INTO failed_rows (id, key, reason, at)
+                   SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?2
+                   FROM json_each(?1) WHERE true
+                 ON CONFLICT (id) DO UPDATE SET key = excluded.key, reason = excluded.reason, at = excluded.at",
+                params![array, now],
+            )?;
+        }
+        if !rows.is_empty() {
+            self.prune_failures()?;
         }
         Ok(())
     }
 
-    /// How many rows are quarantined, and the newest `limit` of them.
-    pub fn failed_rows(&self, limit: u32) -> Result<(u64, Vec<FailedRow>), StoreError> {
-        let count = self.sql.query("SELECT COUNT(*) FROM failed_rows", &[])?;
-        let count: u64 = count.first().map(|r| r.get(0)).transpose()?.unwrap_or(0);
-        let recent = self
+    fn prune_failures(&self) -> Result<(), StoreError> {
+        let listed: u64 = self
             .sql
+            .query("SELECT failed_count FROM sync_state WHERE id = 1", &[])?[0]
+            .get(0)?;
+        let excess = listed.saturating_sub(FAILED_ROWS_KEPT);
+        if excess == 0 {
+            return Ok(());
+        }
+        self.sql.execute(
+            "DELETE FROM failed_rows WHERE id IN (SELECT id FROM failed_rows ORDER BY at, id LIMIT ?)",
+            params![excess],
+        )?;
+        self.sql.execute(
+            "UPDATE sync_state SET failed_count = failed_count - ?1, failed_pruned = failed_pruned + ?1 WHERE id = 1",
+            params![excess],
+        )
+    }
+
+    /// Written keys are no longer failed rows.
+    pub(super) fn clear_failures(&self, written_json: &str) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET failed_count = failed_count - (
+               SELECT COUNT(*) FROM failed_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1)))
+              WHERE id = 1",
+            params![written_json],
+        )?;
+        self.sql.execute(
+            "DELETE FROM failed_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?))",
+            params![written_json],
+        )
+    }
+
+    /// After a completed full read that began at `started_at`: every row
+    /// still failing was quarantined again since, so older entries (fixed,
+    /// or gone from the source) are dropped, and only what this run itself
+    /// pruned still counts as pruned.
+    pub(super) fn settle_failures_after_full_read(
+        &self,
+        started_at: Micros,
+    ) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET failed_count = failed_count - (SELECT COUNT(*) FROM failed_rows WHERE at < ?1),
+               failed_pruned = failed_pruned - failed_pruned_mark, failed_pruned_mark = 0 WHERE id = 1",
+            params![started_at],
+        )?;
+        self.sql
+            .execute("DELETE FROM failed_rows WHERE at < ?", params![started_at])
+    }
+
+    /// The newest `limit` quarantined rows (the count is in `SyncState`).
+    pub fn recent_failures(&self, limit: u32) -> Result<Vec<FailedRow>, StoreError> {
+        self.sql
             .query(
                 "SELECT key, reason, at FROM failed_rows ORDER BY at DESC LIMIT ?",
                 params![limit],
@@ -50,7 +119,6 @@ impl<S: Sql> Store<S> {
                     at: row.get(2)?,
                 })
             })
-            .collect::<Result<_, StoreError>>()?;
-        Ok((count, recent))
+            .collect()
     }
 }

@@ -1,24 +1,18 @@
 //! The `key_hashes` table (what kv-sync last wrote per key: the change
-//! detector) and the engine's `StateStore`: a checkpoint is one transaction.
+//! detector, and the list of keys it owns) and the engine's `StateStore`: a
+//! checkpoint is one transaction.
 
 use std::collections::HashMap;
 
 use super::sql::{json_arrays, Sql};
 use super::Store;
 use crate::engine::error::StoreError;
-use crate::engine::ports::{Checkpoint, StateStore, StoredHash};
+use crate::engine::ports::{Census, Checkpoint, Orphan, StateStore, StoredHash};
+use crate::engine::record::ContentHash;
 use crate::engine::time::Micros;
 use crate::params;
 
 impl<S: Sql> Store<S> {
-    /// The oldest write time among stored hashes (for TTL refresh runs).
-    pub fn oldest_write(&self) -> Result<Option<Micros>, StoreError> {
-        let rows = self
-            .sql
-            .query("SELECT MIN(written_at) FROM key_hashes", &[])?;
-        Ok(rows.first().map(|r| r.get(0)).transpose()?.flatten())
-    }
-
     fn write_checkpoint(&self, c: &Checkpoint<'_>) -> Result<(), StoreError> {
         self.check_fence(c.fence)?;
         self.sql.execute(
@@ -26,9 +20,11 @@ impl<S: Sql> Store<S> {
             params![c.lease_expires_at],
         )?;
         self.write_progress(c.progress)?;
-        if let Some(position) = &c.progress.position {
-            self.advance_cursor(position)?;
+        if let Some(cursor) = c.cursor {
+            self.advance_cursor(cursor)?;
         }
+        // A full run marks what it read; an incremental one leaves the marks.
+        let run = c.progress.mode.full.then_some(c.progress.run_id);
         let rows: Vec<(&str, String, Micros)> = c
             .written
             .iter()
@@ -38,14 +34,26 @@ impl<S: Sql> Store<S> {
         // travels in as many parameters as it needs.
         for array in json_arrays(&rows)? {
             self.sql.execute(
-                "INSERT INTO key_hashes (key, hash, written_at)
-                   SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+                "INSERT INTO key_hashes (key, hash, written_at, seen_run)
+                   SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?2
                    FROM json_each(?1) WHERE true
-                 ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, written_at = excluded.written_at",
-                params![array],
+                 ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, written_at = excluded.written_at,
+                   seen_run = COALESCE(excluded.seen_run, key_hashes.seen_run)",
+                params![array, run],
             )?;
+            self.clear_failures(&array)?;
+        }
+        if let Some(run) = run {
+            for array in json_arrays(c.seen)? {
+                self.sql.execute(
+                    "UPDATE key_hashes SET seen_run = ?2 WHERE key IN (SELECT value FROM json_each(?1))",
+                    params![array, run],
+                )?;
+            }
+        }
+        for array in json_arrays(c.forgotten)? {
             self.sql.execute(
-                "DELETE FROM failed_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?))",
+                "DELETE FROM key_hashes WHERE key IN (SELECT value FROM json_each(?))",
                 params![array],
             )?;
         }
@@ -78,5 +86,47 @@ impl<S: Sql> StateStore for &Store<S> {
 
     fn commit(&mut self, checkpoint: Checkpoint<'_>) -> Result<(), StoreError> {
         self.sql.transaction(|| self.write_checkpoint(&checkpoint))
+    }
+
+    fn census(&self, run_id: u64) -> Result<Census, StoreError> {
+        let rows = self.sql.query(
+            "SELECT COALESCE(SUM(hash <> ?2), 0),
+                    COALESCE(SUM(hash <> ?2 AND (seen_run IS NULL OR seen_run < ?1)), 0),
+                    COALESCE(SUM(hash = ?2 AND (seen_run IS NULL OR seen_run < ?1)), 0)
+               FROM key_hashes",
+            params![run_id, ContentHash::DELETED],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Storage("the census found no row".into()))?;
+        Ok(Census {
+            held: row.get(0)?,
+            orphans: row.get(1)?,
+            stale_tombstones: row.get(2)?,
+        })
+    }
+
+    fn orphans(
+        &self,
+        run_id: u64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Orphan>, StoreError> {
+        let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+        self.sql
+            .query(
+                "SELECT key, hash <> ?3 FROM key_hashes
+                  WHERE (seen_run IS NULL OR seen_run < ?1) AND (?2 IS NULL OR key > ?2)
+                  ORDER BY key LIMIT ?4",
+                params![run_id, after, ContentHash::DELETED, limit],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(Orphan {
+                    key: row.get(0)?,
+                    live: row.get(1)?,
+                })
+            })
+            .collect()
     }
 }

@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0003_failed_row_identity",
         include_str!("../../migrations/0003_failed_row_identity.sql"),
     ),
+    (
+        4,
+        "0004_exact_mirror",
+        include_str!("../../migrations/0004_exact_mirror.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the versions it applied.

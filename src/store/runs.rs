@@ -16,7 +16,8 @@ use crate::params;
 
 const RUN_COLUMNS: &str =
     "id, trigger, status, started_at, finished_at, invocations, bigquery_jobs, \
-     total_rows, rows_read, rows_written, rows_deleted, rows_unchanged, rows_failed, error";
+     total_rows, rows_read, rows_written, rows_deleted, rows_unchanged, rows_failed, error, rows_orphaned, \
+     warning, full, reason";
 
 /// The enum's serde name (`"alarm"`, `"completed"`, …) as text.
 fn enum_to_sql<T: Serialize>(value: &T) -> SqlValue {
@@ -72,8 +73,12 @@ fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
             rows_deleted: row.get(10)?,
             rows_unchanged: row.get(11)?,
             rows_failed: row.get(12)?,
+            rows_orphaned: row.get(14)?,
         },
         error: row.get(13)?,
+        warning: row.get(15)?,
+        full: row.get(16)?,
+        reason: row.get(17)?,
     })
 }
 
@@ -86,8 +91,8 @@ impl<S: Sql> Store<S> {
     pub fn create_run(&self, start: &RunStart, now: Micros) -> Result<RunProgress, StoreError> {
         self.sql.transaction(|| {
             self.sql.execute(
-                "INSERT INTO runs (trigger, status, started_at) VALUES (?, ?, ?)",
-                params![start.trigger, RunStatus::Running, now],
+                "INSERT INTO runs (trigger, status, started_at, full, reason) VALUES (?, ?, ?, ?, ?)",
+                params![start.trigger, RunStatus::Running, now, start.mode.full, start.reason],
             )?;
             let id: u64 = self
                 .sql
@@ -95,14 +100,17 @@ impl<S: Sql> Store<S> {
                 .first()
                 .ok_or_else(|| StoreError::Storage("the new run got no id".into()))?
                 .get(0)?;
-            let progress = RunProgress::new(id, start.since);
+            let progress = RunProgress::new(id, start.since, start.mode);
             self.sql.execute(
                 "UPDATE runs SET checkpoint = ? WHERE id = ?",
                 params![to_json(&progress)?, id],
             )?;
+            // A full read settles which failed rows still fail; what is
+            // pruned meanwhile is told apart from what was pruned before.
             self.sql.execute(
-                "UPDATE sync_state SET active_run_id = ? WHERE id = 1",
-                params![id],
+                "UPDATE sync_state SET active_run_id = ?1,
+                   failed_pruned_mark = CASE WHEN ?2 THEN failed_pruned ELSE failed_pruned_mark END WHERE id = 1",
+                params![id, start.mode.full],
             )?;
             Ok(progress)
         })
@@ -146,7 +154,8 @@ impl<S: Sql> Store<S> {
         let c = &p.counters;
         self.sql.execute(
             "UPDATE runs SET invocations = ?, bigquery_jobs = ?, total_rows = ?, rows_read = ?, rows_written = ?,
-               rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, checkpoint = ? WHERE id = ?",
+               rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, rows_orphaned = ?, warning = ?, checkpoint = ?
+              WHERE id = ?",
             params![
                 p.invocations,
                 p.bigquery_jobs,
@@ -156,6 +165,8 @@ impl<S: Sql> Store<S> {
                 c.rows_deleted,
                 c.rows_unchanged,
                 c.rows_failed,
+                c.rows_orphaned,
+                p.warning,
                 to_json(p)?,
                 p.run_id
             ],
@@ -221,6 +232,19 @@ impl<S: Sql> Store<S> {
                     c.rows_failed
                 ],
             )?;
+            if progress.mode.full && error.is_none() {
+                let started_at: Micros = self
+                    .sql
+                    .query("SELECT started_at FROM runs WHERE id = ?", params![progress.run_id])?
+                    .first()
+                    .ok_or_else(|| StoreError::Storage(format!("run {} is not recorded", progress.run_id)))?
+                    .get(0)?;
+                self.sql.execute(
+                    "UPDATE sync_state SET last_full_read_at = ? WHERE id = 1",
+                    params![started_at],
+                )?;
+                self.settle_failures_after_full_read(started_at)?;
+            }
             self.sql.execute(
                 "DELETE FROM runs WHERE id <= ?",
                 params![progress.run_id.saturating_sub(RUNS_KEPT)],

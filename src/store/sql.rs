@@ -40,7 +40,10 @@ pub struct SqlRow(pub Vec<SqlValue>);
 
 impl SqlRow {
     pub fn get<T: FromSql>(&self, column: usize) -> Result<T, StoreError> {
-        let value = self.0.get(column).unwrap_or(&SqlValue::Null);
+        let value = self
+            .0
+            .get(column)
+            .ok_or_else(|| StoreError::Storage(format!("the row has no column {column}")))?;
         T::from_sql(value).map_err(|e| StoreError::Storage(format!("column {column}: {e}")))
     }
 }

@@ -3,7 +3,8 @@
 
 use super::sql::{Sql, SqlRow};
 use super::Store;
-use crate::coordination::state::{FollowUp, SyncState};
+use crate::coordination::decide::RunRequest;
+use crate::coordination::state::SyncState;
 use crate::coordination::status::Totals;
 use crate::engine::cursor::Cursor;
 use crate::engine::error::StoreError;
@@ -14,7 +15,8 @@ use crate::params;
 const STATE_COLUMNS: &str =
     "cursor_updated_at, cursor_key, active_run_id, lease_run_id, lease_fence, \
      lease_expires_at, queued, queued_full, consecutive_failures, total_runs, total_rows_written, \
-     total_rows_deleted, total_rows_unchanged, total_rows_failed";
+     total_rows_deleted, total_rows_unchanged, total_rows_failed, queued_rewrite, queued_mass_delete, \
+     last_full_read_at, failed_count, failed_pruned";
 
 fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
     let cursor = match (row.get::<Option<i64>>(0)?, row.get::<Option<String>>(1)?) {
@@ -30,7 +32,11 @@ fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
         _ => None,
     };
     let follow_up = if row.get::<bool>(6)? {
-        Some(FollowUp { full: row.get(7)? })
+        Some(RunRequest {
+            full: row.get(7)?,
+            rewrite: row.get(14)?,
+            allow_mass_delete: row.get(15)?,
+        })
     } else {
         None
     };
@@ -47,6 +53,9 @@ fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
             rows_unchanged: row.get(12)?,
             rows_failed: row.get(13)?,
         },
+        last_full_read_at: row.get(16)?,
+        failed_listed: row.get(17)?,
+        failed_pruned: row.get(18)?,
     })
 }
 
@@ -99,18 +108,20 @@ impl<S: Sql> Store<S> {
         }
     }
 
-    /// Asks for one follow-up run; any number of asks coalesce into one.
-    pub fn queue_follow_up(&self, follow_up: FollowUp) -> Result<(), StoreError> {
+    /// Asks for one follow-up run (already merged with any queued one).
+    pub fn queue_follow_up(&self, request: RunRequest) -> Result<(), StoreError> {
         self.sql.execute(
-            "UPDATE sync_state SET queued = 1, queued_full = ? WHERE id = 1",
-            params![follow_up.full],
+            "UPDATE sync_state SET queued = 1, queued_full = ?, queued_rewrite = ?, queued_mass_delete = ?
+              WHERE id = 1",
+            params![request.full, request.rewrite, request.allow_mass_delete],
         )
     }
 
     /// Clears the follow-up queue (its run is starting).
     pub fn clear_follow_up(&self) -> Result<(), StoreError> {
         self.sql.execute(
-            "UPDATE sync_state SET queued = 0, queued_full = 0 WHERE id = 1",
+            "UPDATE sync_state SET queued = 0, queued_full = 0, queued_rewrite = 0, queued_mass_delete = 0
+              WHERE id = 1",
             &[],
         )
     }

@@ -10,7 +10,9 @@ import { seed, SECRET, sleep, startEmulator, startWorker, tempDir } from "./supp
 import { DESKTOP, launchBrowser, openDashboard, PHONE, screenshot } from "./support/browser.mjs";
 
 const LEADS = 6_000;
-const WRITES_PER_INVOCATION = 300;
+// Small enough that the run spans several of the page's 2 s polls even on a
+// fast machine (at 300 a run of 20 invocations could end within two polls).
+const WRITES_PER_INVOCATION = 150;
 
 /** What the page shows right now, read from its data-testid elements. */
 function readPage(page) {

@@ -103,6 +103,12 @@ impl Lead {
         json!({ "name": self.name, "visits": self.visits })
     }
 
+    /// What breaks a tie between two rows of one key with one
+    /// `updated_at` (the wrapper's `TO_JSON_STRING` of the row).
+    fn tie_break(&self) -> (bool, &str, i64) {
+        (self.deleted, &self.name, self.visits)
+    }
+
     /// The row as a warehouse adapter hands it to the engine.
     fn to_row(&self) -> SourceRow {
         SourceRow {
@@ -119,6 +125,8 @@ pub struct FakeWarehouse {
     /// The source table: rows with a key by key, plus rows with a null key.
     pub rows: BTreeMap<String, Lead>,
     pub keyless: Vec<Lead>,
+    /// More rows for keys in `rows`: a source that breaks "one row per key".
+    pub duplicates: Vec<Lead>,
     jobs: HashMap<String, Vec<Lead>>,
     pub jobs_started: u32,
     pub pages_read: u32,
@@ -144,11 +152,35 @@ impl FakeWarehouse {
         }
     }
 
+    /// Removes a key's rows from the source (a hard delete).
+    pub fn remove(&mut self, key: &str) {
+        self.rows.remove(key);
+        self.duplicates.retain(|d| d.key.as_deref() != Some(key));
+    }
+
+    /// The row of each key that wins (the newest; of equals, the greater
+    /// row): what KV must hold, unless it is a delete.
+    pub fn winners(&self) -> BTreeMap<String, &Lead> {
+        let mut best: BTreeMap<String, &Lead> = BTreeMap::new();
+        for row in self.rows.values().chain(&self.duplicates) {
+            let key = row.key.clone().expect("keyed rows");
+            let better =
+                |b: &&Lead| (row.updated_at, row.tie_break()) > (b.updated_at, b.tie_break());
+            if best.get(&key).is_none_or(better) {
+                best.insert(key, row);
+            }
+        }
+        best
+    }
+
     /// Forgets every job, as BigQuery does when results expire.
     pub fn expire_jobs(&mut self) {
         self.jobs.clear();
     }
 
+    /// The wrapped query (`engine::source_query::wrap`) over the table:
+    /// the window (nulls included), one row per key, the resume position,
+    /// the order (nulls first).
     fn evaluate(&self, query: &SourceQuery) -> Vec<Lead> {
         let param = |name: &str| {
             query
@@ -160,18 +192,26 @@ impl FakeWarehouse {
         let since = parse_rfc3339(&param("since").expect("@since is always passed")).unwrap();
         let after = param("after_updated_at")
             .map(|t| Cursor::new(parse_rfc3339(&t).unwrap(), param("after_key").unwrap()));
-        let mut selected: Vec<&Lead> = self
-            .rows
-            .values()
-            .chain(self.keyless.iter())
-            .filter(|r| r.updated_at.is_some_and(|t| t >= since))
-            .filter(|r| match (&after, &r.key) {
-                (Some(a), Some(k)) => Cursor::new(r.updated_at.unwrap(), k.clone()) > *a,
-                (Some(_), None) => false,
-                (None, _) => true,
+        let in_window = |r: &&Lead| r.updated_at.is_none_or(|t| t >= since);
+        let mut best: BTreeMap<&str, &Lead> = BTreeMap::new();
+        for row in self.rows.values().chain(&self.duplicates).filter(in_window) {
+            let key = row.key.as_deref().expect("keyed rows");
+            let better =
+                |b: &&Lead| (row.updated_at, row.tie_break()) > (b.updated_at, b.tie_break());
+            if best.get(key).is_none_or(better) {
+                best.insert(key, row);
+            }
+        }
+        let mut selected: Vec<&Lead> = best
+            .into_values()
+            .chain(self.keyless.iter().filter(in_window))
+            .filter(|r| match (&after, &r.key, r.updated_at) {
+                (Some(a), Some(k), Some(t)) => Cursor::new(t, k.clone()) > *a,
+                (Some(_), _, _) => false,
+                (None, _, _) => true,
             })
             .collect();
-        // ORDER BY updated_at, key: NULL keys first, as in BigQuery.
+        // ORDER BY updated_at ASC NULLS FIRST, key: NULL keys first too.
         selected.sort_by(|a, b| (a.updated_at, &a.key).cmp(&(b.updated_at, &b.key)));
         selected.into_iter().cloned().collect()
     }
@@ -311,6 +351,16 @@ impl FakeKv {
     }
 }
 
+/// What KV itself refuses, as the binding words it.
+fn refusal(op: &KvOp) -> Option<SinkError> {
+    matches!(op.key(), "." | "..").then(|| {
+        SinkError::Rejected(format!(
+            "TypeError: \"{}\" is not allowed as a key name",
+            op.key()
+        ))
+    })
+}
+
 impl KvSink for FakeKv {
     fn ops_per_request(&self) -> usize {
         1
@@ -320,13 +370,23 @@ impl KvSink for FakeKv {
         self.largest_batch = self.largest_batch.max(ops.len());
         let n = ops.len();
         if !self.faults.strikes() {
-            ops.into_iter().for_each(|op| self.store_op(op));
-            return vec![Ok(()); n];
+            return ops
+                .into_iter()
+                .map(|op| match refusal(&op) {
+                    Some(refused) => Err(refused),
+                    None => {
+                        self.store_op(op);
+                        Ok(())
+                    }
+                })
+                .collect();
         }
         match self.faults.pick(3) {
             // Every write landed, but the answers were lost.
             0 => {
-                ops.into_iter().for_each(|op| self.store_op(op));
+                ops.into_iter()
+                    .filter(|op| refusal(op).is_none())
+                    .for_each(|op| self.store_op(op));
                 vec![
                     Err(SinkError::Unavailable(
                         "connection reset after write".into()
@@ -337,8 +397,14 @@ impl KvSink for FakeKv {
             // The first k landed; the rest were rate limited.
             1 => {
                 let k = self.faults.pick(n as u64 + 1) as usize;
-                let mut results = vec![Ok(()); k];
-                ops.into_iter().take(k).for_each(|op| self.store_op(op));
+                let mut results: Vec<Result<(), SinkError>> = ops[..k]
+                    .iter()
+                    .map(|op| refusal(op).map_or(Ok(()), Err))
+                    .collect();
+                ops.into_iter()
+                    .take(k)
+                    .filter(|op| refusal(op).is_none())
+                    .for_each(|op| self.store_op(op));
                 results.resize(
                     n,
                     Err(SinkError::RateLimited("429 Too Many Requests".into())),

@@ -13,7 +13,7 @@ pub mod sqlite;
 
 use std::collections::BTreeMap;
 
-use kv_sync::coordination::decide::start_run;
+use kv_sync::coordination::decide::{on_alarm, start_run, AlarmAction, RunRequest};
 use kv_sync::coordination::settle::settle;
 use kv_sync::coordination::state::SyncState;
 use kv_sync::coordination::status::Trigger;
@@ -72,14 +72,17 @@ impl World {
     /// Starts a run the way the coordinator does (again, if the object
     /// crashed before the run was recorded).
     pub fn start_run(&mut self, full: bool) -> RunProgress {
-        let trigger = if full {
-            Trigger::Full
-        } else {
-            Trigger::Webhook
-        };
+        self.start_run_with(RunRequest {
+            full,
+            ..RunRequest::default()
+        })
+    }
+
+    pub fn start_run_with(&mut self, request: RunRequest) -> RunProgress {
         loop {
-            let start = start_run(&self.state(), trigger, full, &self.config);
-            match self.store.create_run(&start, self.clock.now_micros()) {
+            let now = self.clock.now_micros();
+            let start = start_run(&self.state(), Trigger::Webhook, request, now, &self.config);
+            match self.store.create_run(&start, now) {
                 Ok(progress) => return progress,
                 Err(_) => self.clock.advance(MICROS_PER_SECOND),
             }
@@ -150,6 +153,32 @@ impl World {
     pub async fn sync(&mut self, full: bool) -> usize {
         self.start_run(full);
         self.run_to_completion(100_000).await
+    }
+
+    pub async fn sync_with(&mut self, request: RunRequest) -> usize {
+        self.start_run_with(request);
+        self.run_to_completion(100_000).await
+    }
+
+    /// What the coordinator's alarm does when nothing is running: starts
+    /// the run `on_alarm` decides on (an incremental one, or a full read
+    /// when one is due) and runs it to completion. Returns whether it read
+    /// the whole source.
+    pub async fn alarm(&mut self) -> bool {
+        let now = self.clock.now_micros();
+        let AlarmAction::Start(start) = on_alarm(&self.state(), now, &self.config) else {
+            panic!("no run is in progress between alarms");
+        };
+        self.store
+            .create_run(&start, now)
+            .expect("the run is recorded");
+        self.run_to_completion(100_000).await;
+        start.mode.full
+    }
+
+    /// The last run as stored.
+    pub fn last_run(&self) -> kv_sync::coordination::status::RunRecord {
+        self.store.recent_runs(1).unwrap().remove(0)
     }
 
     pub fn cursor(&self) -> Option<Cursor> {

@@ -226,3 +226,43 @@ fn text_that_is_not_json_fails_the_page_with_where() {
     assert!(decode_rows(&s, "null").unwrap().is_empty());
     assert!(decode_rows(&s, " [ ] ").unwrap().is_empty());
 }
+
+#[test]
+fn edge_values_stay_exact_or_quarantine_the_row_with_a_short_quote() {
+    let s = schema(json!([
+        {"name":"key","type":"STRING"},
+        {"name":"updated_at","type":"TIMESTAMP"},
+        {"name":"n","type":"INT64"},
+        {"name":"seen","type":"TIMESTAMP"}
+    ]));
+    let row = |n: &str, seen: &str| json!({"f":[{"v":"k"},{"v":"1"},{"v": n},{"v": seen}]});
+    let d = decode_row(&s, &row("-9223372036854775808", "0")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&d.value).unwrap()["n"],
+        json!("-9223372036854775808"),
+        "INT64's smallest value is kept as text, not a number JavaScript rounds"
+    );
+    let d = decode_row(&s, &row("-9007199254740992", "0")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&d.value).unwrap()["n"],
+        json!(-9_007_199_254_740_992_i64)
+    );
+    let e = decode_row(&s, &row("1", "253402300800000000")).unwrap_err();
+    assert!(
+        e.0.contains("column `seen`") && e.0.contains("not a valid TIMESTAMP"),
+        "{e:?}"
+    );
+    let long = "9".repeat(5_000);
+    let e = decode_row(&s, &row(&long, "0")).unwrap_err();
+    assert!(
+        e.0.len() < 200,
+        "the reason quotes a short excerpt: {} bytes",
+        e.0.len()
+    );
+    let e = decode_row(
+        &s,
+        &json!({"f":[{"v":"k"},{"v":"-99999999999999999"},{"v":"1"},{"v":"0"}]}),
+    )
+    .unwrap_err();
+    assert!(e.0.contains("column `updated_at`"), "{e:?}");
+}

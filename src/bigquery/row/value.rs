@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::in_field;
 use crate::bigquery::json::{Reader, SyntaxError};
-use crate::bigquery::typing::{write_string, write_text, CellKind, DecodeError, Field};
+use crate::bigquery::typing::{quote, write_string, write_text, CellKind, DecodeError, Field};
 
 /// A reserved column's cell: its text, or what it was instead.
 pub(super) enum Scalar<'a> {
@@ -103,10 +103,11 @@ pub(super) fn read_value(
             };
             Ok(if list_expected {
                 Err(DecodeError(format!(
-                    "REPEATED value is {text:?}, not a list"
+                    "REPEATED value is {}, not a list",
+                    quote(&text)
                 )))
             } else if is_record {
-                Err(DecodeError(format!("RECORD value is {text:?}")))
+                Err(DecodeError(format!("RECORD value is {}", quote(&text))))
             } else {
                 write_text(out, field, &text)
             })

@@ -2,7 +2,7 @@
 //! meanwhile), checkpoint what KV acknowledged; and the budgets that size
 //! pages and batches.
 
-use super::{Engine, Pause, Ports};
+use super::{Changes, Engine, Pause, Ports};
 use crate::engine::acknowledge::acknowledge;
 use crate::engine::cursor::Cursor;
 use crate::engine::error::{RunError, SinkError};
@@ -43,6 +43,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             let rules = WriteRules {
                 now,
                 refresh_after: self.limits().refresh_after,
+                rewrite: progress.mode.rewrite,
                 key_prefix: prefix,
                 write_budget: self.ops_left(self.requests),
             };
@@ -146,14 +147,20 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         results: &[Result<(), SinkError>],
         now: Micros,
     ) -> Result<bool, RunError> {
-        let acked = acknowledge(plan, results, now);
+        let acked = acknowledge(plan, results, now, progress.mode.full);
         let mut next = progress.clone();
         next.counters += acked.counters;
         next.position = Cursor::latest(next.position.take(), acked.position);
         if let Some(job) = next.job.as_mut() {
             job.page_offset += acked.rows_covered as u32;
         }
-        self.commit(progress, next, &acked.written, &acked.quarantined)?;
+        let changes = Changes {
+            written: &acked.written,
+            seen: &acked.seen,
+            quarantined: &acked.quarantined,
+            ..Changes::default()
+        };
+        self.commit(progress, next, &changes)?;
         match acked.transient_error {
             Some(_) if !acked.written.is_empty() => Ok(false),
             Some(e) => Err(e.into()),
@@ -162,12 +169,12 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
     }
 
     /// KV requests `ops` operations take through this sink.
-    fn requests_for(&self, ops: usize) -> u32 {
+    pub(super) fn requests_for(&self, ops: usize) -> u32 {
         u32::try_from(ops.div_ceil(self.ports.sink.ops_per_request())).unwrap_or(u32::MAX)
     }
 
     /// Operations the requests left in this invocation can carry.
-    fn ops_left(&self, requests: u32) -> usize {
+    pub(super) fn ops_left(&self, requests: u32) -> usize {
         let left = self.limits().max_kv_requests.saturating_sub(requests) as usize;
         left.saturating_mul(self.ports.sink.ops_per_request())
     }

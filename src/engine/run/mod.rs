@@ -7,9 +7,11 @@
 
 mod batches;
 mod pages;
+mod reconcile;
 
+use super::cursor::Cursor;
 use super::error::RunError;
-use super::limits::RunLimits;
+use super::limits::{RunLimits, CLOCK_SKEW};
 use super::ports::{Checkpoint, Clock, KvSink, StateStore, Warehouse, WrittenKey};
 use super::progress::RunProgress;
 use super::read_ahead::ReadAhead;
@@ -53,6 +55,15 @@ pub struct Report {
 pub struct TimeSpent {
     pub warehouse: Micros,
     pub kv: Micros,
+}
+
+/// What a checkpoint records besides the progress.
+#[derive(Default)]
+struct Changes<'a> {
+    written: &'a [WrittenKey],
+    seen: &'a [String],
+    forgotten: &'a [String],
+    quarantined: &'a [Quarantined],
 }
 
 /// The adapters an invocation works through.
@@ -157,24 +168,35 @@ impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C
                 return Ok(Outcome::Paused(pause));
             }
         }
+        if !progress.is_done() {
+            if let Some(pause) = self.reconcile(progress, deadline).await? {
+                return Ok(Outcome::Paused(pause));
+            }
+        }
         Ok(Outcome::Completed)
     }
 
-    /// Stores `next` as the run's checkpoint; `progress` becomes `next` only
-    /// once the store has it.
+    /// Stores `next` as the run's checkpoint with what the batch changed;
+    /// `progress` becomes `next` only once the store has it.
     fn commit(
         &mut self,
         progress: &mut RunProgress,
         next: RunProgress,
-        written: &[WrittenKey],
-        quarantined: &[Quarantined],
+        changes: &Changes<'_>,
     ) -> Result<(), RunError> {
         let now = self.ports.clock.now();
+        let cursor = next
+            .position
+            .clone()
+            .map(|p| p.min(Cursor::new(now + CLOCK_SKEW, "")));
         self.ports.store.commit(Checkpoint {
             fence: self.fence,
             progress: &next,
-            written,
-            quarantined,
+            cursor: cursor.as_ref(),
+            written: changes.written,
+            seen: changes.seen,
+            forgotten: changes.forgotten,
+            quarantined: changes.quarantined,
             lease_expires_at: now + self.limits().lease_ttl,
             now,
         })?;

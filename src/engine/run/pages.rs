@@ -1,10 +1,10 @@
 //! Reading the run's job page by page: starting the job, reading the next
 //! page (or taking it from the read-ahead), and moving past a finished one.
 
-use super::{Engine, Pause};
+use super::{Changes, Engine, Pause};
 use crate::engine::error::{RunError, WarehouseError};
 use crate::engine::ports::{Clock, KvSink, ResultPage, StateStore, Warehouse};
-use crate::engine::progress::{JobProgress, RunProgress};
+use crate::engine::progress::{JobProgress, Reconcile, RunProgress};
 use crate::engine::read_ahead::ReadAhead;
 use crate::engine::source_query::wrap;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
@@ -64,7 +64,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             Err(WarehouseError::ResultsExpired(_)) => {
                 let mut next = progress.clone();
                 next.job = None;
-                self.commit(progress, next, &[], &[])?;
+                self.commit(progress, next, &Changes::default())?;
                 Ok(None)
             }
             Err(e) => Err(e.into()),
@@ -99,7 +99,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             page_offset: 0,
             rows_before: next.counters.rows_read,
         });
-        self.commit(progress, next, &[], &[])?;
+        self.commit(progress, next, &Changes::default())?;
         Ok(page)
     }
 
@@ -122,7 +122,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         );
         let mut next = progress.clone();
         next.job = None;
-        self.commit(progress, next, &[], &[])?;
+        self.commit(progress, next, &Changes::default())?;
         Err(WarehouseError::Timeout(message).into())
     }
 
@@ -142,8 +142,11 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             None => {
                 next.job = None;
                 next.finished = true;
+                if next.mode.full {
+                    next.reconcile = Some(Reconcile::default());
+                }
             }
         }
-        self.commit(progress, next, &[], &[])
+        self.commit(progress, next, &Changes::default())
     }
 }

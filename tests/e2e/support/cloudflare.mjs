@@ -1,7 +1,8 @@
 // A local double of the Cloudflare KV bulk REST API (PUT …/bulk and
 // POST …/bulk/delete) that checks requests as the real API does (token,
 // path, at most 10,000 pairs and 100 MB, key and metadata limits) and
-// stores into the same KV namespace the Worker reads. It can answer 429 with
+// stores into the same KV namespace the Worker reads. A key KV refuses
+// ("." or "..") fails the whole request with 400. It can answer 429 with
 // Retry-After, or report some keys as unsuccessful without writing them.
 import { once } from "node:events";
 import { createServer } from "node:http";
@@ -38,6 +39,13 @@ export async function startKvBulkApi({ accountId = "acc123", namespaceId = "ns45
     if (!Array.isArray(items) || items.length > 10_000) return error(res, 400, 10026, "body must be an array of at most 10,000");
     const record = { kind: isWrite ? "write" : "delete", keys: items.map((i) => (isWrite ? i.key : i)), status: 200 };
     requests.push(record);
+    // KV refuses the key names "." and ".." (as the binding does); one such
+    // pair fails the whole request.
+    const refused = record.keys.find((k) => k === "." || k === "..");
+    if (refused !== undefined) {
+      record.status = 400;
+      return error(res, 400, 10019, `Invalid key name: ${JSON.stringify(refused)} is not allowed`);
+    }
     const limited = queued429.shift();
     if (limited !== undefined) {
       record.status = 429;

@@ -107,6 +107,7 @@ export async function startWorker({ vars = {}, secret = SECRET, persistDir, list
   const bindings = { BIGQUERY_PROJECT_ID: PROJECT, ...vars };
   if (secret !== null) bindings.EVENT_SIGNING_SECRET = secret;
   const logs = [];
+  const logTimes = [];
   const mf = new Miniflare({
     modules: true,
     scriptPath: path.join(ROOT, "build/index.js"),
@@ -120,7 +121,11 @@ export async function startWorker({ vars = {}, secret = SECRET, persistDir, list
     ...(persistDir ? { kvPersist: path.join(persistDir, "kv"), durableObjectsPersist: path.join(persistDir, "do") } : {}),
     handleRuntimeStdio(stdout, stderr) {
       const collect = (stream) => stream.on("data", (d) => {
-        for (const line of String(d).split("\n")) if (line.trim()) logs.push(line);
+        for (const line of String(d).split("\n")) {
+          if (!line.trim()) continue;
+          logs.push(line);
+          logTimes.push(Date.now());
+        }
       });
       collect(stdout);
       collect(stderr);
@@ -137,11 +142,11 @@ export async function startWorker({ vars = {}, secret = SECRET, persistDir, list
     kv,
     logs,
     call,
-    /** Structured log events (one JSON object per line) the Worker printed. */
-    events: (name) => logs.flatMap((l) => {
+    /** Structured log events (one JSON object per line) the Worker printed; `_at` is when it arrived. */
+    events: (name) => logs.flatMap((l, i) => {
       try {
         const e = JSON.parse(l.slice(l.indexOf("{")));
-        return !name || e.event === name ? [e] : [];
+        return !name || e.event === name ? [{ ...e, _at: logTimes[i] }] : [];
       } catch {
         return [];
       }
