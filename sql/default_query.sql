@@ -2,16 +2,28 @@
 -- (the KV key), from outbound_sales.leads plus what that visitor did on the site
 -- (outbound_sales.events, visitorId = trackingId).
 --
--- kv-sync wraps this query: it keeps rows whose updated_at is at or after its
--- "since" parameter (plus its resume position) and orders by (updated_at, key)
--- itself, so no ORDER BY here.
+-- kv-sync wraps this query: it keeps the rows whose updated_at is at or after
+-- its "since" parameter (and the rows whose updated_at is NULL, to report
+-- them), keeps one row per key and orders by (updated_at, key) itself, so no
+-- ORDER BY here. "since" is the cursor minus the lookback on an incremental
+-- run and 0001-01-01 on a full read.
 --
--- The "since" parameter is deliberately NOT used in here. The behaviour columns
--- aggregate ALL of a visitor's events, so filtering events by time would change
--- the counts, and a lead row that did not change can still need re-syncing
--- because its visitor came back. The wrapper's filter on the computed updated_at
--- is the exact cut; pushing it down would save little, since the aggregate has
--- to read every event of the visitors that qualify anyway.
+-- Why pruning with "since" changes no result. A record's updated_at is
+--   GREATEST(own, COALESCE(newest_arrival, own))
+-- with own = COALESCE(updated_at, inserted_at) of the lead's newest version and
+-- newest_arrival = MAX(COALESCE(_insertedAt, timestamp)) over ALL the visitor's
+-- events. So it is at or after "since" exactly when own is, or when one of the
+-- visitor's events arrived at or after "since"; and it is NULL only when own
+-- is. changed_keys finds every such key (and a few more whose newest version
+-- or events turn out older; the wrapper drops those, as before). Everything
+-- after changed_keys reads ALL versions and ALL events of those keys, with no
+-- time filter, so each record that survives the wrapper is computed from the
+-- same rows as in a full read and is byte-identical to it; the behaviour
+-- columns still count the visitor's whole history.
+-- tools/bqemu/compare_default_query.py checks that against the unpruned
+-- reference query at several "since" values (tests/e2e/default_query.test.mjs
+-- runs it); docs/COST.md has the table layout this needs on BigQuery and what
+-- it saves.
 --
 -- Never write the parameter's name with its sigil in a comment or string here:
 -- bqemulator binds parameters by a plain text search, so a mention in a comment
@@ -19,8 +31,37 @@
 --
 -- Runs unchanged on BigQuery and on the DuckDB-based bqemulator the tests use.
 WITH
+  -- Visitors with an event that arrived in the window. Two branches, each
+  -- comparing one column with the parameter alone, so that on events
+  -- partitioned by DATE(_insertedAt) the first reads only the newest
+  -- partitions and the second only the NULL partition (a COALESCE in the
+  -- filter would make BigQuery read every partition).
+  recent_visitors AS (
+    SELECT visitorId FROM outbound_sales.events
+    WHERE _insertedAt >= @since
+    UNION DISTINCT
+    SELECT visitorId FROM outbound_sales.events
+    WHERE _insertedAt IS NULL AND `timestamp` >= @since
+  ),
+
+  -- The leads whose record can be in the window: a version changed (own time
+  -- at or after "since", or NULL: such a record is kept in every window), or
+  -- the visitor came back. Anonymous visitors drop out here, so their history
+  -- is never read. Three narrow columns of leads.
+  changed_keys AS (
+    SELECT DISTINCT trackingId AS key
+    FROM outbound_sales.leads
+    WHERE updated_at >= @since
+       OR (updated_at IS NULL AND (inserted_at >= @since OR inserted_at IS NULL))
+       OR trackingId IN (SELECT visitorId FROM recent_visitors)
+  ),
+
   -- Leads may hold several versions of one trackingId (append-style loads):
   -- keep the newest, or the key would get two rows and flap between them.
+  -- Every version of a changed key is ranked, old ones included, so the pick
+  -- is the full read's. Rows without a trackingId form one record of their
+  -- own (key NULL, which kv-sync reports); they are always ranked, and the
+  -- wrapper keeps that record exactly when a full read would have.
   ranked_leads AS (
     SELECT
       trackingId, person_name, email, company_name, company_website, job_title,
@@ -30,8 +71,13 @@ WITH
         ORDER BY updated_at DESC, inserted_at DESC
       ) AS version_rank
     FROM outbound_sales.leads
+    WHERE trackingId IN (SELECT key FROM changed_keys)
+       OR trackingId IS NULL
   ),
 
+  -- All events of the changed keys' visitors, whenever they arrived: on events
+  -- clustered by visitorId BigQuery can skip the blocks holding none of them.
+  -- (The IN also leaves out events without a visitorId.)
   visits AS (
     SELECT
       visitorId,
@@ -50,7 +96,7 @@ WITH
       -- client clock running ahead must not push updated_at into the future.
       MAX(COALESCE(_insertedAt, `timestamp`)) AS last_event_inserted_at
     FROM outbound_sales.events
-    WHERE visitorId IS NOT NULL
+    WHERE visitorId IN (SELECT key FROM changed_keys)
     GROUP BY visitorId
   ),
 

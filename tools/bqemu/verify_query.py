@@ -30,11 +30,16 @@ EPOCH = "1970-01-01T00:00:00.000000Z"
 def wrap(user_sql: str, resume: bool = False) -> str:
     """Byte-for-byte the SQL src/engine/source_query.rs builds."""
     body = user_sql.strip().rstrip(";").rstrip()
-    sql = f"SELECT * FROM (\n{body}\n) AS kv_sync_source\nWHERE kv_sync_source.updated_at >= @since"
+    src = "kv_sync_source"
+    sql = (f"SELECT * EXCEPT (kv_sync_rank) FROM (\n"
+           f"SELECT {src}.*, ROW_NUMBER() OVER (PARTITION BY {src}.key\n"
+           f"ORDER BY {src}.updated_at DESC NULLS LAST, TO_JSON_STRING({src}) DESC) AS kv_sync_rank\n"
+           f"FROM (\n{body}\n) AS {src}\n"
+           f"WHERE {src}.updated_at >= @since OR {src}.updated_at IS NULL\n"
+           f") AS kv_sync_rows\nWHERE (kv_sync_rank = 1 OR key IS NULL)")
     if resume:
-        sql += ("\n  AND (kv_sync_source.updated_at > @after_updated_at OR "
-                "(kv_sync_source.updated_at = @after_updated_at AND kv_sync_source.key > @after_key))")
-    return sql + "\nORDER BY kv_sync_source.updated_at, kv_sync_source.key"
+        sql += "\n  AND (updated_at > @after_updated_at OR (updated_at = @after_updated_at AND key > @after_key))"
+    return sql + "\nORDER BY updated_at ASC NULLS FIRST, key"
 
 
 def params(since: str, after: tuple[str, str] | None = None) -> list[dict]:

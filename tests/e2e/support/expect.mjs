@@ -25,12 +25,19 @@ function typed(field, v) {
   }
 }
 
+/** A full read's window start: the default query prunes with `@since`, so it must be bound. */
+export const BEGINNING_OF_TIME = "0001-01-01T00:00:00.000000Z";
+
 /** key → expected KV value object, for every row of the default query. */
 export async function expectedValues(emulatorUrl) {
   const response = await fetch(`${emulatorUrl}/bigquery/v2/projects/${PROJECT}/queries`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: DEFAULT_QUERY, useLegacySql: false, maxResults: 1_000_000, formatOptions: { useInt64Timestamp: true } }),
+    body: JSON.stringify({
+      query: DEFAULT_QUERY, useLegacySql: false, maxResults: 1_000_000, formatOptions: { useInt64Timestamp: true },
+      parameterMode: "NAMED",
+      queryParameters: [{ name: "since", parameterType: { type: "TIMESTAMP" }, parameterValue: { value: BEGINNING_OF_TIME } }],
+    }),
   });
   const body = await response.json();
   if (body.errors?.length) throw new Error(JSON.stringify(body.errors));
