@@ -8,7 +8,7 @@ export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
 export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
 export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 
-.PHONY: setup build test test-rust test-e2e lint demo bench
+.PHONY: setup build test test-rust test-e2e deploy-check lint demo bench bench-scale
 
 setup:
 	@tools/setup.sh
@@ -18,13 +18,18 @@ build: setup
 	worker-build --release
 
 ## test: every test, host (Rust) and end to end (workerd + emulator)
-test: build lint test-rust test-e2e
+test: build lint test-rust deploy-check test-e2e
 
 test-rust:
 	cargo test --release
 
 test-e2e:
 	node --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs
+
+## deploy-check: what `wrangler deploy` would upload, checked offline (a
+## wrangler.toml or a bundle Cloudflare would refuse fails here)
+deploy-check: build
+	WRANGLER_SEND_METRICS=false wrangler deploy --dry-run --outdir "$$(mktemp -d)"
 
 lint:
 	cargo fmt --check
@@ -38,3 +43,7 @@ demo: build
 ## bench: the import and steady-state benchmarks (docs/BENCHMARKS.md)
 bench: build
 	node tests/bench/run.mjs
+
+## bench-scale: a 1,000,000-lead bulk import beside the read floor (long)
+bench-scale: build
+	node tests/bench/scale.mjs

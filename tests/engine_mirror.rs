@@ -289,6 +289,7 @@ fn one_key_twice_settles_on_the_same_row_every_run() {
 fn with_a_ttl_a_full_read_comes_once_per_half_ttl_whatever_the_tombstones() {
     let mut w = world(50, 1_000);
     w.config.kv_expiration_ttl_seconds = 60;
+    w.config.interval_seconds = 3;
     w.limits = RunLimits {
         lease_ttl: w.limits.lease_ttl,
         ..RunLimits::from_config(&w.config)
@@ -299,7 +300,7 @@ fn with_a_ttl_a_full_read_comes_once_per_half_ttl_whatever_the_tombstones() {
     w.warehouse.upsert(tomb);
     let mut full_reads = Vec::new();
     for tick in 0..40 {
-        if block_on(w.alarm()) {
+        if block_on(w.alarm()) == Some(true) {
             full_reads.push(tick * 3);
         }
         w.clock.advance(3 * SECOND);
@@ -310,5 +311,49 @@ fn with_a_ttl_a_full_read_comes_once_per_half_ttl_whatever_the_tombstones() {
     assert!(
         w.clock.now_micros() - metadata.synced_at < 60 * SECOND,
         "values never reach their TTL"
+    );
+}
+
+#[test]
+fn a_full_run_of_one_sync_never_deletes_another_syncs_keys_in_a_shared_namespace() {
+    // Given two syncs writing into one namespace under their own prefixes,
+    let mut leads = world(50, 1_000);
+    leads.key_prefix = "lead:".into();
+    let mut companies = world(50, 1_000);
+    companies.key_prefix = "co:".into();
+    seed(&mut leads, 20);
+    seed(&mut companies, 10);
+    // (the same source keys in both: only the prefix tells them apart)
+    block_on(leads.sync(false));
+    companies.kv = std::mem::take(&mut leads.kv);
+    block_on(companies.sync(false));
+    assert_eq!(companies.kv.data.len(), 30);
+    assert!(
+        companies.kv.data.contains_key("co:lead-003")
+            && companies.kv.data.contains_key("lead:lead-003")
+    );
+    // when every company leaves its source and a full run may delete them all,
+    companies.warehouse.rows.clear();
+    companies
+        .warehouse
+        .upsert(Lead::new("survivor", companies.clock.now_micros(), "x", 1));
+    block_on(companies.sync_with(RunRequest {
+        full: true,
+        allow_mass_delete: true,
+        ..RunRequest::default()
+    }));
+    // then only that sync's keys are gone.
+    assert_eq!(companies.last_run().counters.rows_orphaned, 10);
+    let kv = &companies.kv.data;
+    assert_eq!(
+        kv.keys().filter(|k| k.starts_with("lead:")).count(),
+        20,
+        "the other sync's keys stay"
+    );
+    assert_eq!(
+        kv.keys()
+            .filter(|k| k.starts_with("co:"))
+            .collect::<Vec<_>>(),
+        vec!["co:survivor"]
     );
 }

@@ -4,7 +4,7 @@
 mod support;
 
 use kv_sync::coordination::decide::{RunRequest, RunStart};
-use kv_sync::coordination::settle::RunEnd;
+use kv_sync::coordination::settle::{Completion, RunEnd, Settlement};
 use kv_sync::coordination::status::{RunStatus, Trigger};
 use kv_sync::engine::cursor::Cursor;
 use kv_sync::engine::error::StoreError;
@@ -33,6 +33,10 @@ fn start(since: i64) -> RunStart {
         mode: RunMode::default(),
         reason: None,
     }
+}
+
+fn settled(end: RunEnd, wake_at: Option<i64>) -> Settlement {
+    Settlement { end, wake_at }
 }
 
 fn count(store: &Store<Sqlite>, table: &str) -> i64 {
@@ -91,7 +95,11 @@ fn a_version_one_database_is_migrated_with_its_data() {
         &[],
     );
     let store = Store::new(sql);
-    assert_eq!(store.migrate(10).unwrap(), vec![2, 3, 4]);
+    assert_eq!(
+        store.migrate(10).unwrap(),
+        MIGRATIONS[1..].iter().map(|m| m.0).collect::<Vec<_>>(),
+        "every later version, in order"
+    );
     let rows = store.recent_failures(10).unwrap();
     assert_eq!(
         store.state().unwrap().failed_listed,
@@ -155,7 +163,7 @@ fn runs_are_recorded_paused_and_finished_with_totals_and_a_failure_streak() {
         .record_end(
             lease.fence,
             &progress,
-            &RunEnd::Paused(Pause::WriteBudget),
+            &settled(RunEnd::Paused(Pause::WriteBudget), Some(2 * S)),
             2 * S,
         )
         .unwrap();
@@ -169,7 +177,12 @@ fn runs_are_recorded_paused_and_finished_with_totals_and_a_failure_streak() {
         consecutive_failures: 1,
     };
     store
-        .record_end(lease.fence, &progress, &failed, 3 * S)
+        .record_end(
+            lease.fence,
+            &progress,
+            &settled(failed, Some(13 * S)),
+            3 * S,
+        )
         .unwrap();
     let run = store.run(progress.run_id).unwrap();
     assert_eq!(
@@ -178,14 +191,29 @@ fn runs_are_recorded_paused_and_finished_with_totals_and_a_failure_streak() {
     );
     let state = store.state().unwrap();
     assert_eq!((state.active_run, state.consecutive_failures), (None, 1));
+    assert_eq!(state.next_sync_at, Some(13 * S), "the retry is scheduled");
     let next = store.create_run(&start(0), 4 * S).unwrap();
     let lease = store
         .acquire_lease(next.run_id, 4 * S, 10 * S)
         .unwrap()
         .unwrap();
+    let mut next = next;
+    next.query_started_at = Some(4 * S);
+    next.schema = Some("0000000000000abc".into());
+    let done = RunEnd::Completed(Completion {
+        success_at: Some(4 * S),
+        schema_digest: next.schema.clone(),
+        ..Completion::default()
+    });
     store
-        .record_end(lease.fence, &next, &RunEnd::Completed, 5 * S)
+        .record_end(lease.fence, &next, &settled(done, Some(305 * S)), 5 * S)
         .unwrap();
+    let state = store.state().unwrap();
+    assert_eq!(
+        (state.last_success_at, state.next_sync_at),
+        (Some(4 * S), Some(305 * S))
+    );
+    assert_eq!(state.schema_digest.as_deref(), Some("0000000000000abc"));
     let state = store.state().unwrap();
     assert_eq!(
         (

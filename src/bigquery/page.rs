@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::json::{Reader, SyntaxError};
 use super::row::{decode_rows, read_rows};
 use super::typing::Schema;
-use crate::engine::record::PageRow;
+use crate::engine::record::{ContentHash, PageRow};
 
 /// The parts of the body kv-sync reads.
 #[derive(Default)]
@@ -21,6 +21,8 @@ pub struct QueryBody {
     pub total_rows: Option<String>,
     pub page_token: Option<String>,
     pub errors: Vec<ErrorProto>,
+    /// The digest of the result's columns, when the body has a schema.
+    pub schema_digest: Option<ContentHash>,
 }
 
 #[derive(Deserialize)]
@@ -69,6 +71,7 @@ impl QueryBody {
                 None => return Err(r.error("the page has rows but no schema")),
             };
         }
+        page.schema_digest = schema.as_ref().map(Schema::digest);
         Ok(page)
     }
 }

@@ -11,6 +11,7 @@
 use serde::Deserialize;
 
 use crate::engine::excerpt::excerpt;
+use crate::engine::record::ContentHash;
 use crate::engine::time::{in_range, write_rfc3339, Micros, END_OF_TIME, MICROS_PER_SECOND};
 
 /// The largest integer a JavaScript number (f64) holds exactly.
@@ -20,6 +21,32 @@ const MAX_EXACT_INT: u64 = 1 << 53;
 pub struct Schema {
     #[serde(default)]
     pub fields: Vec<Field>,
+}
+
+impl Schema {
+    /// A digest of the columns' names, types and modes, nested fields
+    /// included: it changes exactly when the result's shape does.
+    pub fn digest(&self) -> ContentHash {
+        fn describe(fields: &[Field], out: &mut String) {
+            for f in fields {
+                out.push_str(&f.name);
+                out.push(':');
+                out.push_str(&f.type_name);
+                if f.repeated {
+                    out.push_str("[]");
+                }
+                if !f.fields.is_empty() {
+                    out.push('{');
+                    describe(&f.fields, out);
+                    out.push('}');
+                }
+                out.push(',');
+            }
+        }
+        let mut text = String::new();
+        describe(&self.fields, &mut text);
+        ContentHash::of(text.as_bytes())
+    }
 }
 
 /// One column (or RECORD sub-field), with its type sorted into the kind of

@@ -130,6 +130,8 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
         rows: response.rows,
         total_rows,
         next_page_token: response.page_token.filter(|t| !t.is_empty()),
+        schema: response.schema_digest,
+        bytes: body.len(),
     })
 }
 

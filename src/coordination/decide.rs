@@ -7,6 +7,7 @@ use super::status::Trigger;
 use crate::engine::config::SyncConfig;
 use crate::engine::limits::CLOCK_SKEW;
 use crate::engine::progress::RunMode;
+use crate::engine::record::ContentHash;
 use crate::engine::time::{Micros, BEGINNING_OF_TIME, MICROS_PER_SECOND};
 
 /// What a webhook (or a queued follow-up) asks of a run.
@@ -42,6 +43,11 @@ pub struct RunStart {
 /// What an alarm does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AlarmAction {
+    /// Nothing is due yet (an alarm set early, e.g. by the watchdog): sleep
+    /// until the scheduled run.
+    Sleep {
+        until: Micros,
+    },
     /// Another invocation works on the run; look again when its lease would
     /// lapse, in case it died.
     WaitForLease {
@@ -66,8 +72,14 @@ fn seconds(s: u64) -> Micros {
     Micros::try_from(s).unwrap_or(Micros::MAX / 4) * MICROS_PER_SECOND
 }
 
+/// The digest of a source query, as stored to tell when it changed.
+pub fn query_digest(query: &str) -> String {
+    ContentHash::of(query.trim().as_bytes()).to_hex()
+}
+
 /// Why the next run must read the whole source, if it must: the first sync,
-/// the schedule of full runs, or a KV TTL whose values need refreshing.
+/// a changed query or result, the schedule of full runs, or a KV TTL whose
+/// values need refreshing.
 pub fn full_read_due(state: &SyncState, now: Micros, config: &SyncConfig) -> Option<String> {
     let Some(last) = state.last_full_read_at else {
         return Some(
@@ -75,6 +87,16 @@ pub fn full_read_due(state: &SyncState, now: Micros, config: &SyncConfig) -> Opt
                 .into(),
         );
     };
+    if state
+        .query_digest
+        .as_ref()
+        .is_some_and(|d| *d != query_digest(&config.query))
+    {
+        return Some("SYNC_QUERY changed: rows it now selects may be older than the cursor".into());
+    }
+    if let Some(reason) = &state.full_read_reason {
+        return Some(reason.clone());
+    }
     let every = config.full_sync_interval_seconds;
     if every > 0 && now - last >= seconds(every) {
         return Some(format!(
@@ -139,7 +161,10 @@ pub fn on_alarm(state: &SyncState, now: Micros, config: &SyncConfig) -> AlarmAct
     }
     let (trigger, request) = match state.follow_up {
         Some(request) => (Trigger::Webhook, request),
-        None => (Trigger::Alarm, RunRequest::default()),
+        None => match state.next_sync_at.filter(|at| now < *at) {
+            Some(until) => return AlarmAction::Sleep { until },
+            None => (Trigger::Alarm, RunRequest::default()),
+        },
     };
     AlarmAction::Start(start_run(state, trigger, request, now, config))
 }
@@ -164,7 +189,9 @@ pub fn watchdog(state: &SyncState, now: Micros, config: &SyncConfig) -> Micros {
     if state.active_run.is_some() {
         now
     } else {
-        now + seconds(config.interval_seconds)
+        state
+            .next_sync_at
+            .unwrap_or(now + seconds(config.interval_seconds))
     }
 }
 

@@ -6,8 +6,11 @@
 //! functions, and carries out the answer; host tests drive the same
 //! functions, so what they check is what ships.
 
+pub mod alerts;
 pub mod decide;
+pub mod params;
 pub mod reply;
 pub mod settle;
 pub mod state;
 pub mod status;
+pub mod syncs;

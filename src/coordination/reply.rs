@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::settle::RunEnd;
 use super::status::{RunRecord, RunView};
+use crate::engine::kv_path::KvPath;
 use crate::engine::run::TimeSpent;
 use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
 
@@ -72,7 +73,9 @@ fn about_run<'a>(
 /// The webhook's answer once an invocation of `run` ended this way.
 pub fn after_invocation(end: &RunEnd, run: &RunRecord, now: Micros, timestamp: &str) -> Reply {
     match end {
-        RunEnd::Completed => Reply::json(200, &about_run("KV sync completed", run, now, timestamp)),
+        RunEnd::Completed(_) => {
+            Reply::json(200, &about_run("KV sync completed", run, now, timestamp))
+        }
         RunEnd::Paused(_) => started(run, now, timestamp),
         RunEnd::LeaseLost => Reply::json(
             202,
@@ -157,6 +160,16 @@ pub struct EndLog<'a> {
     pub retry_in_seconds: Option<Micros>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<TimeLog>,
+    /// Which way the run writes to KV, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_path: Option<KvPath>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_path_reason: Option<&'a str>,
+    /// The size of the wasm memory after the invocation: it never shrinks,
+    /// so this is the invocation's high-water mark (and the isolate's so
+    /// far), to be kept well under the isolate's 128 MB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wasm_memory_bytes: Option<u64>,
 }
 
 /// The log line for how an invocation of `run` ended.
@@ -179,9 +192,12 @@ pub fn log_line<'a>(
         consecutive_failures: None,
         retry_in_seconds: None,
         time: Some(time),
+        kv_path: run.kv_path,
+        kv_path_reason: run.kv_path_reason.as_deref(),
+        wasm_memory_bytes: None,
     };
     match end {
-        RunEnd::Completed => EndLog {
+        RunEnd::Completed(_) => EndLog {
             event: "run_completed",
             invocations: Some(run.invocations),
             counters: Some(&run.counters),

@@ -6,9 +6,11 @@
 //! at the interval), and one interval after a run completed. The interval
 //! counts from the end of a run, so a slow run never stacks up behind itself.
 
+use super::decide::query_digest;
 use super::state::SyncState;
 use crate::engine::config::SyncConfig;
 use crate::engine::error::Retry;
+use crate::engine::progress::RunProgress;
 use crate::engine::run::{Outcome, Pause};
 use crate::engine::schedule::backoff;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
@@ -16,7 +18,7 @@ use crate::engine::time::{Micros, MICROS_PER_SECOND};
 /// What becomes of the run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunEnd {
-    Completed,
+    Completed(Completion),
     /// The run goes on in the next invocation.
     Paused(Pause),
     /// The run ends failed; the streak of failures includes it.
@@ -29,6 +31,22 @@ pub enum RunEnd {
     LeaseLost,
 }
 
+/// What a completed run teaches the coordinator about its source.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Completion {
+    /// When the run's query began (KV holds at least what the source held
+    /// then), if it ran one.
+    pub success_at: Option<Micros>,
+    /// The digest of the result's columns the run saw.
+    pub schema_digest: Option<String>,
+    /// After a full read: the digest of the query it read with.
+    pub query_digest: Option<String>,
+    /// Why the next run must read the whole source (the result's columns
+    /// changed), or `None` when nothing asks for it (any earlier reason is
+    /// settled by a full read).
+    pub full_read_reason: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settlement {
     pub end: RunEnd,
@@ -39,17 +57,19 @@ fn interval(config: &SyncConfig) -> Micros {
     Micros::try_from(config.interval_seconds).unwrap_or(Micros::MAX / 4) * MICROS_PER_SECOND
 }
 
-/// Settles an invocation that ended with `outcome`. `state` is the sync's
-/// state as stored now (a webhook may have queued a follow-up meanwhile).
+/// Settles an invocation of the run at `progress` that ended with
+/// `outcome`. `state` is the sync's state as stored now (a webhook may have
+/// queued a follow-up meanwhile).
 pub fn settle(
     outcome: &Outcome,
+    progress: &RunProgress,
     state: &SyncState,
     now: Micros,
     config: &SyncConfig,
 ) -> Settlement {
     match outcome {
         Outcome::Completed => Settlement {
-            end: RunEnd::Completed,
+            end: RunEnd::Completed(completion(progress, state, config)),
             wake_at: Some(if state.follow_up.is_some() {
                 now
             } else {
@@ -65,6 +85,30 @@ pub fn settle(
             wake_at: None,
         },
         Outcome::Failed(e) => fail(e.to_string(), state, now, config),
+    }
+}
+
+/// What the completed run at `progress` says about the source: a change of
+/// the result's columns since the last run asks for a full read (values of
+/// unchanged rows still have the old shape); a full read settles that, and
+/// records the query it read with.
+fn completion(progress: &RunProgress, state: &SyncState, config: &SyncConfig) -> Completion {
+    let columns_changed = matches!(
+        (&state.schema_digest, &progress.schema),
+        (Some(before), Some(now)) if before != now
+    );
+    let full_read_reason = if progress.mode.full {
+        None
+    } else if columns_changed {
+        Some("the result's columns (names or types) changed since the last run".to_string())
+    } else {
+        state.full_read_reason.clone()
+    };
+    Completion {
+        success_at: progress.query_started_at,
+        schema_digest: progress.schema.clone(),
+        query_digest: progress.mode.full.then(|| query_digest(&config.query)),
+        full_read_reason,
     }
 }
 

@@ -26,4 +26,26 @@ pub struct SyncState {
     /// Quarantined rows: those listed, and older ones pruned from the list.
     pub failed_listed: u64,
     pub failed_pruned: u64,
+    /// When the last completed run's query began: KV holds at least what
+    /// the source held then.
+    pub last_success_at: Option<Micros>,
+    /// When the next run is scheduled (none while one works).
+    pub next_sync_at: Option<Micros>,
+    /// The digest of the query at the last completed full read, and of the
+    /// result's columns at the last completed run.
+    pub query_digest: Option<String>,
+    pub schema_digest: Option<String>,
+    /// Why the next run must read the whole source, when something said so
+    /// (the result's columns changed).
+    pub full_read_reason: Option<String>,
+    /// Which alert episodes were alerted (once per episode).
+    pub alerted: AlertFlags,
+}
+
+/// The alert episodes under way that were alerted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AlertFlags {
+    pub failing: bool,
+    pub stale: bool,
+    pub reconcile: bool,
 }

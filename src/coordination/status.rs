@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::SyncState;
 
+use crate::engine::kv_path::KvPath;
 use crate::engine::progress::RunCounters;
 use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
 
@@ -49,6 +50,9 @@ pub struct RunView {
     /// Whether the run read the whole source, and why.
     pub full: bool,
     pub reason: Option<String>,
+    /// Which way the run wrote to KV (`binding` or `bulk`), and why.
+    pub kv_path: Option<KvPath>,
+    pub kv_path_reason: Option<String>,
     /// Seconds from start to finish (or to now, while running).
     pub duration_seconds: f64,
 }
@@ -69,6 +73,8 @@ pub struct RunRecord {
     pub warning: Option<String>,
     pub full: bool,
     pub reason: Option<String>,
+    pub kv_path: Option<KvPath>,
+    pub kv_path_reason: Option<String>,
 }
 
 impl RunRecord {
@@ -93,6 +99,8 @@ impl RunRecord {
             warning: self.warning.clone(),
             full: self.full,
             reason: self.reason.clone(),
+            kv_path: self.kv_path,
+            kv_path_reason: self.kv_path_reason.clone(),
             duration_seconds: (end - self.started_at).max(0) as f64 / MICROS_PER_SECOND as f64,
         }
     }
@@ -136,6 +144,8 @@ pub enum State {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Status {
+    /// The sync this is the status of.
+    pub sync: String,
     pub state: State,
     pub cursor: CursorView,
     pub lag_seconds: Option<f64>,
@@ -151,18 +161,54 @@ pub struct Status {
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
     pub now: String,
+    /// When the last completed run's query began: KV holds at least what
+    /// BigQuery held then.
+    pub last_success_at: Option<String>,
+    /// Now minus `last_success_at`.
+    pub staleness_seconds: Option<f64>,
+    /// The next scheduled run (the watchdog alarm of a run in progress is
+    /// `next_alarm_at`).
+    pub next_sync_at: Option<String>,
+    /// Why the next run will read the whole source, if it will.
+    pub next_run_full_reason: Option<String>,
+    pub alerts: AlertsView,
+    /// The sync's settings cannot be used (every run fails with this).
+    pub config_error: Option<String>,
+    /// The size of the coordinator's SQLite database (the hash of every
+    /// key it wrote, the runs, the failed rows): Durable Object storage is
+    /// billed and limited by it.
+    pub storage_bytes: u64,
+}
+
+/// Whether alerts are configured, and which episodes are alerted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AlertsView {
+    pub configured: bool,
+    pub after_failures: u32,
+    pub staleness_seconds: u64,
+    /// Alerts raised but not yet delivered (retried on later alarms).
+    pub pending: u64,
+    pub failing: bool,
+    pub stale: bool,
+    pub reconcile_refused: bool,
 }
 
 /// What `/status` is built from: the sync's state and records as stored,
 /// the alarm, and the time.
 pub struct StatusFacts<'a> {
+    pub sync: &'a str,
+    pub config_error: Option<String>,
     pub state: &'a SyncState,
     /// Newest first.
     pub recent_runs: &'a [RunRecord],
     pub current_run: Option<&'a RunRecord>,
     pub failed_recent: Vec<FailedRowView>,
+    /// Why the next run will read the whole source (`decide::full_read_due`).
+    pub next_run_full_reason: Option<String>,
+    pub alerts: AlertsView,
     pub next_alarm_at: Option<Micros>,
     pub interval_seconds: u64,
+    pub storage_bytes: u64,
     pub now: Micros,
 }
 
@@ -173,6 +219,9 @@ pub fn status(facts: StatusFacts<'_>) -> Status {
     let failing = state.consecutive_failures > 0;
     let cursor = state.cursor.as_ref();
     Status {
+        sync: facts.sync.to_string(),
+        config_error: facts.config_error,
+        storage_bytes: facts.storage_bytes,
         state: match (facts.current_run, failing) {
             (Some(_), _) => State::Running,
             (None, true) => State::Failing,
@@ -205,5 +254,74 @@ pub fn status(facts: StatusFacts<'_>) -> Status {
         totals: state.totals.clone(),
         consecutive_failures: state.consecutive_failures,
         now: to_rfc3339(now),
+        last_success_at: state.last_success_at.map(to_rfc3339),
+        staleness_seconds: state
+            .last_success_at
+            .map(|at| ((now - at) as f64 / MICROS_PER_SECOND as f64).max(0.0)),
+        next_sync_at: state.next_sync_at.map(to_rfc3339),
+        // A full read in progress settles its own reason: the run after it
+        // reads only changes.
+        next_run_full_reason: facts
+            .next_run_full_reason
+            .filter(|_| !facts.current_run.is_some_and(|r| r.full)),
+        alerts: AlertsView {
+            failing: state.alerted.failing,
+            stale: state.alerted.stale,
+            reconcile_refused: state.alerted.reconcile,
+            ..facts.alerts
+        },
+    }
+}
+
+/// One line of `GET /syncs`: a sync at a glance, from its Status.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SyncSummary {
+    pub name: String,
+    pub state: Option<String>,
+    pub last_success_at: Option<String>,
+    pub staleness_seconds: Option<f64>,
+    pub lag_seconds: Option<f64>,
+    pub next_sync_at: Option<String>,
+    pub last_run: Option<serde_json::Value>,
+    /// The sync's configuration error, or why its status could not be read.
+    pub error: Option<String>,
+}
+
+impl SyncSummary {
+    /// The summary of sync `name` from its `/status` answer (`Err`: the
+    /// coordinator could not be asked).
+    pub fn of(name: &str, status: Result<serde_json::Value, String>) -> Self {
+        let status = match status {
+            Ok(status) => status,
+            Err(error) => {
+                return SyncSummary {
+                    name: name.to_string(),
+                    state: None,
+                    last_success_at: None,
+                    staleness_seconds: None,
+                    lag_seconds: None,
+                    next_sync_at: None,
+                    last_run: None,
+                    error: Some(error),
+                }
+            }
+        };
+        let text = |field: &str| {
+            status
+                .get(field)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let number = |field: &str| status.get(field).and_then(serde_json::Value::as_f64);
+        SyncSummary {
+            name: name.to_string(),
+            state: text("state"),
+            last_success_at: text("last_success_at"),
+            staleness_seconds: number("staleness_seconds"),
+            lag_seconds: number("lag_seconds"),
+            next_sync_at: text("next_sync_at"),
+            last_run: status.get("last_run").filter(|r| !r.is_null()).cloned(),
+            error: text("config_error").or_else(|| text("error")),
+        }
     }
 }

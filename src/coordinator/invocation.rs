@@ -10,8 +10,9 @@ use crate::coordination::settle::{settle, RunEnd};
 use crate::coordination::status::RunRecord;
 use crate::engine::limits::RunLimits;
 use crate::engine::progress::RunProgress;
-use crate::engine::run::{Engine, Outcome, Ports, Report, RunSpec, TimeSpent};
+use crate::engine::run::{Engine, Outcome, Ports, Report, TimeSpent};
 use crate::engine::time::Micros;
+use crate::runtime::worker::wasm_memory_bytes;
 use crate::runtime::Runtime;
 
 /// How an invocation ended, for the webhook's answer.
@@ -31,7 +32,7 @@ impl SyncCoordinator {
     /// Works on run `run_id` for one invocation.
     pub(super) async fn invoke(&self, run_id: u64) -> Result<Ended> {
         let started = self.runtime.now();
-        let limits = RunLimits::from_config(self.settings.sync());
+        let limits = RunLimits::from_config(self.settings().sync());
         let lease = match self
             .store
             .acquire_lease(run_id, started, limits.lease_ttl)?
@@ -81,6 +82,7 @@ impl SyncCoordinator {
                 "total_rows": progress.total_rows}),
             );
         }
+        let settings = self.settings();
         let mut store = &self.store;
         let ports = Ports {
             warehouse: &mut adapters.warehouse,
@@ -88,16 +90,13 @@ impl SyncCoordinator {
             store: &mut store,
             clock: &self.runtime,
         };
-        let spec = RunSpec {
-            query: &self.settings.sync().query,
-            key_prefix: "",
-            limits,
-        };
+        let spec = settings.run_spec(limits);
         let mut report = Engine::new(ports, spec, fence)
             .with_read_ahead(self.read_ahead.take())
             .run_invocation(progress)
             .await;
         self.remember_token(&adapters.warehouse);
+        self.save_bulk_budget();
         self.read_ahead.replace(report.read_ahead.take());
         report
     }
@@ -106,22 +105,24 @@ impl SyncCoordinator {
     async fn carry_out(&self, report: Report, fence: u64, started: Micros) -> Result<Ended> {
         let state = self.store.state()?;
         let now = self.runtime.now();
-        let settlement = settle(&report.outcome, &state, now, self.settings.sync());
+        let settlement = settle(
+            &report.outcome,
+            &report.progress,
+            &state,
+            now,
+            self.settings().sync(),
+        );
         let progress = &report.progress;
-        self.store
-            .record_end(fence, progress, &settlement.end, now)?;
+        self.store.record_end(fence, progress, &settlement, now)?;
         let run = self.store.run(progress.run_id)?;
         let time = reply::TimeLog::new(now - started, &report.time_spent);
-        self.runtime.log(&reply::log_line(
-            &settlement.end,
-            &run,
-            settlement.wake_at,
-            now,
-            time,
-        ));
+        let mut line = reply::log_line(&settlement.end, &run, settlement.wake_at, now, time);
+        line.wasm_memory_bytes = Some(wasm_memory_bytes());
+        self.runtime.log(&line);
         if let Some(at) = settlement.wake_at {
             self.arm(at).await?;
         }
+        self.alert_after_run(&settlement.end, &run).await;
         Ok(Ended {
             end: settlement.end,
             run,

@@ -3,6 +3,8 @@
 //! `crate::coordination` what to do, and does it (store, alarm, log,
 //! answer). Every path leaves an alarm armed.
 
+mod alerts;
+mod dry_run;
 mod invocation;
 mod settings;
 mod setup;
@@ -18,7 +20,9 @@ use crate::bigquery::credentials::AccessToken;
 use crate::coordination::decide::{
     on_alarm, on_webhook, watchdog, AlarmAction, RunRequest, RunStart, WebhookAction,
 };
+use crate::coordination::params::SyncParams;
 use crate::coordination::reply::{self, Reply};
+use crate::coordination::syncs::DEFAULT_SYNC;
 use crate::engine::error::StoreError;
 use crate::engine::read_ahead::ReadAhead;
 use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_MILLI};
@@ -27,10 +31,12 @@ use crate::runtime::worker::WorkerRuntime;
 use crate::runtime::Runtime;
 use crate::store::durable::DurableSql;
 use crate::store::Store;
+pub use settings::setting;
 use settings::Settings;
 
-/// The default sync's coordinator instance name: one cursor per deployment.
-pub const INSTANCE: &str = "kv-sync";
+/// The header that tells a coordinator which sync it serves: set by the
+/// Worker's routes on every request, remembered for the alarms.
+pub const SYNC_HEADER: &str = "X-KV-Sync-Name";
 
 #[durable_object]
 pub struct SyncCoordinator {
@@ -42,10 +48,10 @@ pub struct SyncCoordinator {
     broken: Option<String>,
     /// The BigQuery access token last used, with its service account.
     token: RefCell<Option<(String, AccessToken)>>,
-    /// The configuration, read once: vars and secrets are fixed for an
-    /// object's lifetime (changing them deploys a new version). A bad one is
-    /// reported by every run until it is fixed.
-    settings: Settings,
+    /// The sync's configuration, read once its name is known: vars and
+    /// secrets are fixed for an object's lifetime (changing them deploys a
+    /// new version). A bad one is reported by every run until it is fixed.
+    settings: RefCell<Rc<Settings>>,
     /// The KV bulk API token's request budget, across invocations.
     bulk_budget: Rc<RefCell<RequestBudget>>,
     /// The next result page, read while the last invocation wrote.
@@ -87,7 +93,13 @@ impl DurableObject for SyncCoordinator {
         if let Some(b) = &broken {
             runtime.log(&json!({"event": "migration_failed", "error": b}));
         }
-        let settings = Settings::read(&env);
+        // An alarm carries no request: the object remembers its sync.
+        let name = store
+            .sync_name()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| DEFAULT_SYNC.into());
+        let settings = RefCell::new(Rc::new(Settings::read(&env, &name)));
         SyncCoordinator {
             state,
             env,
@@ -105,24 +117,31 @@ impl DurableObject for SyncCoordinator {
         if let Some(b) = &self.broken {
             return json_response(Reply::error(500, b));
         }
+        if let Some(name) = req.headers().get(SYNC_HEADER)? {
+            self.adopt_name(&name)?;
+        }
         // Any request is a chance to repair a lost alarm (and a fresh
         // object gets its first one here).
         self.ensure_alarm().await?;
         let url = req.url()?;
-        let flag = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.to_string())
-        };
         match url.path() {
             "/sync" => {
-                let wait = flag("wait").as_deref() != Some("false");
+                // The route checked the flags; they arrive spelled plainly.
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                let params = SyncParams::read(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
                 let request = RunRequest {
-                    full: flag("full").as_deref() == Some("true"),
-                    rewrite: flag("rewrite").as_deref() == Some("true"),
-                    allow_mass_delete: flag("allow_mass_delete").as_deref() == Some("true"),
+                    full: params.full,
+                    rewrite: params.rewrite,
+                    allow_mass_delete: params.allow_mass_delete,
                 };
-                self.sync_now(wait, request).await
+                if params.dry_run {
+                    return self.dry_run(request).await;
+                }
+                self.sync_now(params.wait, request).await
             }
             "/status" => self.status().await,
             "/ensure-alarm" => json_response(Reply::json(
@@ -145,6 +164,23 @@ impl DurableObject for SyncCoordinator {
 }
 
 impl SyncCoordinator {
+    /// The sync's settings as they stand (a shared handle, so no borrow is
+    /// held across an await).
+    fn settings(&self) -> Rc<Settings> {
+        self.settings.borrow().clone()
+    }
+
+    /// Learns which sync this object serves, from the first request that
+    /// says so, and keeps it for the alarms.
+    fn adopt_name(&self, name: &str) -> Result<()> {
+        if self.settings.borrow().name == name {
+            return Ok(());
+        }
+        self.store.set_sync_name(name)?;
+        *self.settings.borrow_mut() = Rc::new(Settings::read(&self.env, name));
+        Ok(())
+    }
+
     /// Sets the alarm to an absolute time.
     async fn arm(&self, at: Micros) -> Result<()> {
         let at = chrono::DateTime::from_timestamp_micros(at).unwrap_or_default();
@@ -166,7 +202,7 @@ impl SyncCoordinator {
             return Ok(());
         }
         let state = self.store.state()?;
-        let at = watchdog(&state, self.runtime.now(), self.settings.sync());
+        let at = watchdog(&state, self.runtime.now(), self.settings().sync());
         self.runtime
             .log(&json!({"event": "alarm_rearmed", "at": to_rfc3339(at)}));
         self.arm(at).await
@@ -184,10 +220,13 @@ impl SyncCoordinator {
     }
 
     async fn on_alarm(&self) -> Result<()> {
+        self.alert_on_alarm().await;
         let state = self.store.state()?;
         let now = self.runtime.now();
-        match on_alarm(&state, now, self.settings.sync()) {
-            AlarmAction::WaitForLease { until } => self.arm(until).await,
+        match on_alarm(&state, now, self.settings().sync()) {
+            AlarmAction::Sleep { until } | AlarmAction::WaitForLease { until } => {
+                self.arm(until).await
+            }
             AlarmAction::Continue { run_id } => self.invoke(run_id).await.map(drop),
             AlarmAction::Start(start) => {
                 if state.follow_up.is_some() {
@@ -203,7 +242,7 @@ impl SyncCoordinator {
         let now = self.runtime.now();
         let timestamp = to_rfc3339(now);
         let state = self.store.state()?;
-        match on_webhook(&state, request, now, self.settings.sync()) {
+        match on_webhook(&state, request, now, self.settings().sync()) {
             WebhookAction::Queue(follow_up) => {
                 self.store.queue_follow_up(follow_up)?;
                 let run_id = state.active_run.unwrap_or_default();

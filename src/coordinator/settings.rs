@@ -1,24 +1,34 @@
-//! The deployment's settings, read from the Worker's vars and secrets once
-//! per object. A bad setting is kept as the error every run reports.
+//! One sync's settings, read from the Worker's vars and secrets (and the
+//! sync's `SYNCS` entry) once per object. A bad setting is kept as the
+//! error every run of that sync reports.
 
 use worker::Env;
 
 use crate::bigquery::config::BigQueryConfig;
 use crate::bigquery::credentials::ServiceAccountKey;
-use crate::engine::config::SyncConfig;
+use crate::coordination::syncs::{read_syncs, SyncDefinition, DEFAULT_SYNC};
+use crate::engine::config::{ConfigError, SyncConfig};
 use crate::engine::error::RunError;
+use crate::engine::limits::RunLimits;
+use crate::engine::run::RunSpec;
 use crate::kv::bulk::BulkEndpoint;
 
-/// Everything a run needs from configuration.
+/// Everything a run of the sync needs from configuration.
 pub struct RunSettings {
-    pub sync: SyncConfig,
+    pub definition: SyncDefinition,
     pub bigquery: BigQueryConfig,
     /// Set when the KV bulk REST path is configured.
     pub bulk: Option<BulkEndpoint>,
+    /// How many syncs share the bulk API token (each gets an even share).
+    pub bulk_syncs: usize,
     pub service_account: Option<ServiceAccountKey>,
+    /// Where alerts are posted (Slack-compatible JSON), if anywhere.
+    pub alert_url: Option<String>,
 }
 
 pub struct Settings {
+    /// The sync these settings are for.
+    pub name: String,
     parsed: Result<RunSettings, RunError>,
     /// What the lease and budgets go by while the settings are broken, so
     /// that failure is recorded under a lease like any other.
@@ -35,33 +45,102 @@ pub fn setting(env: &Env, name: &str) -> Option<String> {
 }
 
 impl Settings {
-    pub fn read(env: &Env) -> Self {
+    pub fn read(env: &Env, name: &str) -> Self {
         Settings {
-            parsed: parse(env),
+            name: name.to_string(),
+            parsed: parse(env, name),
             fallback: SyncConfig::default(),
         }
     }
 
     /// The sync's settings, or the defaults while they are broken.
     pub fn sync(&self) -> &SyncConfig {
-        self.parsed.as_ref().map_or(&self.fallback, |p| &p.sync)
+        self.parsed
+            .as_ref()
+            .map_or(&self.fallback, |p| &p.definition.config)
     }
 
     pub fn run(&self) -> Result<&RunSettings, RunError> {
         self.parsed.as_ref().map_err(Clone::clone)
     }
+
+    /// What the engine runs for this sync, within `limits`.
+    pub fn run_spec<'a>(&'a self, limits: &'a RunLimits) -> RunSpec<'a> {
+        RunSpec {
+            query: &self.sync().query,
+            key_prefix: self.run().map_or("", |s| s.definition.key_prefix.as_str()),
+            limits,
+        }
+    }
 }
 
-fn parse(env: &Env) -> Result<RunSettings, RunError> {
-    let var = |name: &str| setting(env, name);
+/// `ALERT_WEBHOOK_URL`, a secret or a var: it carries a token in its path
+/// for Slack and Google Chat, so it is never shown or logged.
+fn alert_url(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = var("ALERT_WEBHOOK_URL")
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(Some(url))
+    } else {
+        Err(ConfigError::invalid(
+            "ALERT_WEBHOOK_URL",
+            "(hidden)",
+            "must be an http(s) URL",
+        ))
+    }
+}
+
+/// The bulk path of the sync `definition`: the token and account are the
+/// deployment's, the namespace is the sync's own.
+fn bulk_endpoint(
+    var: impl Fn(&str) -> Option<String>,
+    definition: &SyncDefinition,
+) -> Result<Option<BulkEndpoint>, ConfigError> {
+    let Some(endpoint) = BulkEndpoint::from_vars(&var)? else {
+        return Ok(None);
+    };
+    if definition.name == DEFAULT_SYNC {
+        return Ok(Some(endpoint));
+    }
+    let namespace_id = definition.kv_namespace_id.clone().ok_or_else(|| {
+        ConfigError::missing(
+            &format!("SYNCS ({}).kv_namespace_id", definition.name),
+            format!(
+                "CLOUDFLARE_API_TOKEN is set, so the bulk path needs the namespace id of {}",
+                definition.kv_binding
+            ),
+        )
+    })?;
+    Ok(Some(BulkEndpoint {
+        namespace_id,
+        ..endpoint
+    }))
+}
+
+fn parse(env: &Env, name: &str) -> Result<RunSettings, RunError> {
+    let var = |var_name: &str| setting(env, var_name);
+    let syncs = read_syncs(var)?;
+    let bulk_syncs = syncs.len();
+    let definition = syncs.into_iter().find(|s| s.name == name).ok_or_else(|| {
+        ConfigError::missing(
+            "SYNCS",
+            format!("the sync {name:?} is no longer configured; its coordinator idles"),
+        )
+    })?;
     let service_account = match env.secret("BIGQUERY_CREDENTIALS") {
         Ok(secret) => Some(ServiceAccountKey::parse(&secret.to_string())?),
         Err(_) => None,
     };
     Ok(RunSettings {
-        sync: SyncConfig::from_vars(var)?,
         bigquery: BigQueryConfig::from_vars(var)?,
-        bulk: BulkEndpoint::from_vars(var)?,
+        bulk: bulk_endpoint(var, &definition)?,
+        bulk_syncs,
+        definition,
         service_account,
+        alert_url: alert_url(var)?,
     })
 }

@@ -4,8 +4,9 @@
 use worker::{Response, Result};
 
 use super::{json_response, SyncCoordinator};
+use crate::coordination::decide::full_read_due;
 use crate::coordination::reply::Reply;
-use crate::coordination::status::{status, FailedRowView, StatusFacts};
+use crate::coordination::status::{status, AlertsView, FailedRowView, StatusFacts};
 use crate::engine::time::to_rfc3339;
 use crate::runtime::Runtime;
 
@@ -15,6 +16,8 @@ const RECENT_FAILED_ROWS: u32 = 20;
 impl SyncCoordinator {
     pub(super) async fn status(&self) -> Result<Response> {
         let now = self.runtime.now();
+        let settings = self.settings();
+        let config = settings.sync();
         let state = self.store.state()?;
         let runs = self.store.recent_runs(RECENT_RUNS)?;
         let failed = self.store.recent_failures(RECENT_FAILED_ROWS)?;
@@ -23,6 +26,8 @@ impl SyncCoordinator {
             None => None,
         };
         let facts = StatusFacts {
+            sync: &settings.name,
+            config_error: settings.run().err().map(|e| e.to_string()),
             state: &state,
             recent_runs: &runs,
             current_run: current.as_ref(),
@@ -35,7 +40,16 @@ impl SyncCoordinator {
                 })
                 .collect(),
             next_alarm_at: self.next_alarm().await?,
-            interval_seconds: self.settings.sync().interval_seconds,
+            interval_seconds: config.interval_seconds,
+            storage_bytes: self.store.sql().database_size() as u64,
+            next_run_full_reason: full_read_due(&state, now, config),
+            alerts: AlertsView {
+                configured: settings.run().is_ok_and(|s| s.alert_url.is_some()),
+                after_failures: config.alert_after_failures,
+                staleness_seconds: config.alert_staleness_seconds,
+                pending: self.store.pending_alerts()?.len() as u64,
+                ..AlertsView::default()
+            },
             now,
         };
         json_response(Reply::json(200, &status(facts)))

@@ -29,6 +29,13 @@ pub struct SyncConfig {
     /// A full run deletes nothing when more than this share of the keys it
     /// holds left the source, unless asked with `allow_mass_delete`.
     pub reconcile_max_delete_percent: u64,
+    /// Consecutive failed runs before a `failing` alert.
+    pub alert_after_failures: u32,
+    /// Staleness (seconds since the last success) before a `stale` alert.
+    pub alert_staleness_seconds: u64,
+    /// With the KV bulk API configured, a run of more rows than this writes
+    /// through it; smaller runs write through the binding.
+    pub bulk_min_rows: u64,
 }
 
 impl Default for SyncConfig {
@@ -44,6 +51,15 @@ impl Default for SyncConfig {
             job_timeout_seconds: 600,
             full_sync_interval_seconds: 86_400,
             reconcile_max_delete_percent: 20,
+            alert_after_failures: 3,
+            alert_staleness_seconds: 1_800,
+            // A run of up to 5,000 rows takes at most five invocations of
+            // 1,000 binding writes, each a few seconds; through the bulk API
+            // it would spend one of the token's 1,200 requests per 5
+            // minutes, shared by every sync, for a slower round trip per
+            // write. Above it, the binding needs many invocations while one
+            // bulk request carries 10,000 pairs.
+            bulk_min_rows: 5_000,
         }
     }
 }
@@ -70,7 +86,7 @@ impl ConfigError {
         ConfigError {
             var: var.to_string(),
             value: None,
-            reason: reason.into(),
+            reason: format!("is not set: {}", reason.into()),
         }
     }
 }
@@ -79,7 +95,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
             Some(value) => write!(f, "{} = {value:?}: {}", self.var, self.reason),
-            None => write!(f, "{} is not set: {}", self.var, self.reason),
+            None => write!(f, "{} {}", self.var, self.reason),
         }
     }
 }
@@ -145,6 +161,13 @@ impl SyncConfig {
                 0,
             )?,
             reconcile_max_delete_percent: percent(&vars, d.reconcile_max_delete_percent)?,
+            alert_after_failures: small("ALERT_AFTER_FAILURES", d.alert_after_failures)?,
+            alert_staleness_seconds: vars.number(
+                "ALERT_STALENESS_SECONDS",
+                d.alert_staleness_seconds,
+                1,
+            )?,
+            bulk_min_rows: vars.number("BULK_MIN_ROWS", d.bulk_min_rows, 0)?,
         })
     }
 }
@@ -205,6 +228,10 @@ mod tests {
         assert_eq!(c.kv_expiration_ttl_seconds, 0);
         assert_eq!(c.full_sync_interval_seconds, 86_400);
         assert_eq!(c.reconcile_max_delete_percent, 20);
+        assert_eq!(
+            (c.alert_after_failures, c.alert_staleness_seconds),
+            (3, 1_800)
+        );
         assert_eq!(c.query, DEFAULT_QUERY);
     }
 

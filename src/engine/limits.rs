@@ -14,6 +14,18 @@ const BATCH_ROWS: usize = 500;
 /// the rows that change meanwhile.
 pub const CLOCK_SKEW: Micros = 60 * MICROS_PER_SECOND;
 
+/// The most a page asked for should weigh: 16 MiB. BigQuery itself ends a
+/// page at about 10 MB; this bound is for sources that do not, so that the
+/// page being written, the page read ahead and a bulk request body stay
+/// well inside the isolate's 128 MB.
+pub const PAGE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What a row is taken to weigh before a page has shown it. Rows of up to
+/// this size come in full pages of 10,000 from the first page on (so a bulk
+/// import fills every request); larger rows make the next page smaller once
+/// the first has shown their size.
+pub const ROW_BYTES_GUESS: u64 = 1024;
+
 /// The limits one invocation works within.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunLimits {
@@ -32,6 +44,13 @@ pub struct RunLimits {
     /// A full run deletes nothing when more than this share (percent) of
     /// the keys kv-sync holds left the source.
     pub max_delete_percent: u64,
+    /// Runs of more rows than this write through the bulk API when the
+    /// sink offers it.
+    pub bulk_min_rows: u64,
+    /// A page asked for is about this many bytes at most (with the page
+    /// read ahead and the values in flight, memory stays well under the
+    /// isolate's 128 MB).
+    pub page_bytes: u64,
 }
 
 impl RunLimits {
@@ -55,6 +74,8 @@ impl RunLimits {
             refresh_after: (config.kv_expiration_ttl_seconds > 0)
                 .then(|| seconds(config.kv_expiration_ttl_seconds) / 4),
             max_delete_percent: config.reconcile_max_delete_percent,
+            bulk_min_rows: config.bulk_min_rows,
+            page_bytes: PAGE_BYTES,
         }
     }
 }

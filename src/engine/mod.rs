@@ -9,8 +9,10 @@
 pub mod acknowledge;
 pub mod config;
 pub mod cursor;
+pub mod dry_run;
 pub mod error;
 pub mod excerpt;
+pub mod kv_path;
 pub mod lease;
 pub mod limits;
 pub mod plan;

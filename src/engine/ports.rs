@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cursor::Cursor;
 use super::error::{SinkError, StoreError, WarehouseError};
+use super::kv_path::KvPath;
 use super::progress::RunProgress;
 use super::record::{ContentHash, Metadata, PageRow, Quarantined};
 use super::source_query::SourceQuery;
@@ -38,6 +39,12 @@ pub struct ResultPage {
     pub rows: Vec<PageRow>,
     pub total_rows: Option<u64>,
     pub next_page_token: Option<String>,
+    /// A digest of the result's columns (names and types), when the page
+    /// says: a change of it makes the next run a full one.
+    pub schema: Option<ContentHash>,
+    /// The size of the page as it arrived, in bytes: pages are sized by
+    /// bytes as well as rows, so large values do not fill the memory.
+    pub bytes: usize,
 }
 
 /// The source of truth. One run makes one job and reads it page by page.
@@ -82,6 +89,17 @@ pub trait KvSink {
     /// binding, thousands through the bulk API. The write budget of an
     /// invocation counts requests.
     fn ops_per_request(&self) -> usize;
+
+    /// Whether this sink can write through the bulk API as well as the
+    /// binding, so a run chooses (`kv_path::choose`). Until it has chosen,
+    /// such a sink counts requests as the bulk path does: the first page is
+    /// read before the run's size is known, and is sized for the larger path.
+    fn offers_bulk(&self) -> bool {
+        false
+    }
+
+    /// Writes through `path` from now on (for a sink that offers both).
+    fn use_path(&mut self, _path: KvPath) {}
 
     /// Applies the operations and answers for each, in order. `Ok` must mean
     /// KV acknowledged that write: the cursor moves past a row on this word.

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cursor::Cursor;
+use super::kv_path::KvPath;
 use super::ports::JobRef;
 use super::time::Micros;
 
@@ -92,6 +93,22 @@ pub struct RunProgress {
     /// What the run held back and why (e.g. a refused mass delete).
     #[serde(default)]
     pub warning: Option<String>,
+    /// When the run's first query began: once the run completes, KV holds
+    /// at least what the source held then.
+    #[serde(default)]
+    pub query_started_at: Option<Micros>,
+    /// The digest of the result's columns, from the first page read.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Which way the run writes to KV, once chosen, and why.
+    #[serde(default)]
+    pub kv_path: Option<KvPath>,
+    #[serde(default)]
+    pub kv_path_reason: Option<String>,
+    /// Bytes a row of this run's results takes, as pages arrived (sizes
+    /// the next page).
+    #[serde(default)]
+    pub row_bytes: Option<u64>,
 }
 
 impl RunProgress {
@@ -109,6 +126,11 @@ impl RunProgress {
             mode,
             reconcile: None,
             warning: None,
+            query_started_at: None,
+            schema: None,
+            kv_path: None,
+            kv_path_reason: None,
+            row_bytes: None,
         }
     }
 

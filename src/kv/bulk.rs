@@ -63,9 +63,11 @@ impl<'r, R: Runtime> BulkSink<'r, R> {
         url: &str,
         payload: &str,
     ) -> Result<HttpResponse, SinkError> {
-        if let Err(free_at) = self.budget.borrow_mut().take(self.runtime.now()) {
+        let taken = self.budget.borrow_mut().take(self.runtime.now());
+        if let Err(free_at) = taken {
             return Err(SinkError::RateLimited(format!(
-                "KV bulk API: this token's 1,100 requests per 5 minutes are used; more from {}",
+                "KV bulk API: this sync's share of the token's requests ({} per 5 minutes) is used; more from {}",
+                self.budget.borrow().limit(),
                 to_rfc3339(free_at)
             )));
         }

@@ -123,19 +123,43 @@ struct Pair<'a> {
     expiration_ttl: Option<u64>,
 }
 
-/// The JSON body of a bulk request for this chunk.
+/// The JSON body of a bulk request for this chunk, written into a buffer
+/// sized for it up front: grown by doubling, a body of large values would
+/// briefly take three times its size.
 pub fn body(ops: &[KvOp], chunk: &Chunk, expiration_ttl: u64) -> String {
-    let text = match chunk {
-        Chunk::Puts(indices) => serde_json::to_string(&PutPairs {
-            ops,
-            indices,
-            expiration_ttl,
-        }),
-        Chunk::Deletes(indices) => {
-            serde_json::to_string(&indices.iter().map(|&i| ops[i].key()).collect::<Vec<_>>())
-        }
+    let mut out = Vec::with_capacity(body_capacity(ops, chunk));
+    let written = match chunk {
+        Chunk::Puts(indices) => serde_json::to_writer(
+            &mut out,
+            &PutPairs {
+                ops,
+                indices,
+                expiration_ttl,
+            },
+        ),
+        Chunk::Deletes(indices) => serde_json::to_writer(
+            &mut out,
+            &indices.iter().map(|&i| ops[i].key()).collect::<Vec<_>>(),
+        ),
     };
-    text.expect("strings and numbers always serialise")
+    written.expect("strings and numbers always serialise");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// About the body's size: each pair's key and value, an eighth more for
+/// the escapes a JSON value needs inside a JSON string, and the framing.
+fn body_capacity(ops: &[KvOp], chunk: &Chunk) -> usize {
+    chunk
+        .indices()
+        .iter()
+        .map(|&i| match &ops[i] {
+            KvOp::Put { key, value, .. } => {
+                key.len() + value.len() + value.len() / 8 + PAIR_OVERHEAD
+            }
+            KvOp::Delete { key } => key.len() + 3,
+        })
+        .sum::<usize>()
+        + 2
 }
 
 #[derive(Deserialize)]
@@ -229,20 +253,51 @@ impl Chunk {
     }
 }
 
-/// The token's request budget over a sliding 5-minute window.
-#[derive(Default)]
+/// One sync's share of the API token's request budget, over a sliding
+/// 5-minute window.
+///
+/// The token is the deployment's, shared by every sync that writes through
+/// the bulk API, and each sync has its own coordinator; rather than a
+/// coordinator of coordinators, the budget is split evenly: each of n syncs
+/// may send `1,100 / n` requests in any 5 minutes. The times of its requests
+/// are kept in its storage, so a restarted coordinator keeps counting.
 pub struct RequestBudget {
     sent: VecDeque<Micros>,
+    limit: usize,
+}
+
+impl Default for RequestBudget {
+    fn default() -> Self {
+        RequestBudget::new(1, Vec::new())
+    }
 }
 
 impl RequestBudget {
+    /// The share of one of `syncs` syncs on the bulk path, with the times
+    /// of the requests it sent already.
+    pub fn new(syncs: usize, sent: Vec<Micros>) -> Self {
+        RequestBudget {
+            sent: sent.into(),
+            limit: REQUESTS_PER_WINDOW / syncs.max(1),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The times of the requests sent in the window, oldest first.
+    pub fn sent(&self) -> Vec<Micros> {
+        self.sent.iter().copied().collect()
+    }
+
     /// Records a request at `now` if the budget allows one; else returns
     /// when it will.
     pub fn take(&mut self, now: Micros) -> Result<(), Micros> {
         while self.sent.front().is_some_and(|&t| now - t >= WINDOW) {
             self.sent.pop_front();
         }
-        if self.sent.len() >= REQUESTS_PER_WINDOW {
+        if self.sent.len() >= self.limit {
             return Err(self.sent[0] + WINDOW);
         }
         self.sent.push_back(now);

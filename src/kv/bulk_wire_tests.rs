@@ -94,6 +94,22 @@ fn the_request_budget_stops_short_of_cloudflares_limit() {
 }
 
 #[test]
+fn syncs_share_the_token_evenly_and_a_restart_keeps_counting() {
+    let mut shared = RequestBudget::new(4, Vec::new());
+    assert_eq!(shared.limit(), 275, "four syncs: 1,100 / 4 each");
+    for i in 0..275 {
+        assert_eq!(shared.take(i), Ok(()));
+    }
+    assert_eq!(shared.take(300), Err(WINDOW));
+    let mut restarted = RequestBudget::new(4, shared.sent());
+    assert_eq!(
+        restarted.take(400),
+        Err(WINDOW),
+        "the requests sent before still count"
+    );
+}
+
+#[test]
 fn a_refused_request_is_told_apart_and_its_chunk_halves() {
     let ops = vec![put("a", 1), put(".", 1), put("c", 1)];
     let refused = r#"{"success":false,"errors":[{"code":10019,"message":"Invalid key name: \".\"\n  at stack"}]}"#;

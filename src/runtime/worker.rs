@@ -72,3 +72,10 @@ impl Clock for WorkerRuntime {
         Runtime::now(self)
     }
 }
+
+/// The size of this isolate's wasm memory, in bytes. Wasm memory grows and
+/// never shrinks, so after an invocation this is its high-water mark.
+pub fn wasm_memory_bytes() -> u64 {
+    const WASM_PAGE_BYTES: u64 = 64 * 1024;
+    core::arch::wasm32::memory_size(0) as u64 * WASM_PAGE_BYTES
+}

@@ -31,6 +31,21 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0004_exact_mirror",
         include_str!("../../migrations/0004_exact_mirror.sql"),
     ),
+    (
+        5,
+        "0005_operations",
+        include_str!("../../migrations/0005_operations.sql"),
+    ),
+    (
+        6,
+        "0006_named_syncs",
+        include_str!("../../migrations/0006_named_syncs.sql"),
+    ),
+    (
+        7,
+        "0007_kv_path",
+        include_str!("../../migrations/0007_kv_path.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the versions it applied.

@@ -7,6 +7,7 @@
 //! checkpoint is one transaction: all of it is stored, or none of it.
 #![deny(clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
+pub mod alerts;
 #[cfg(target_arch = "wasm32")]
 pub mod durable;
 mod failed;

@@ -7,9 +7,10 @@ use serde::Serialize;
 use super::sql::{FromSql, Sql, SqlRow, SqlValue, ToSql};
 use super::{Store, RUNS_KEPT};
 use crate::coordination::decide::RunStart;
-use crate::coordination::settle::RunEnd;
+use crate::coordination::settle::{Completion, RunEnd, Settlement};
 use crate::coordination::status::{RunRecord, RunStatus, Trigger};
 use crate::engine::error::StoreError;
+use crate::engine::kv_path::KvPath;
 use crate::engine::progress::{RunCounters, RunProgress};
 use crate::engine::time::Micros;
 use crate::params;
@@ -17,7 +18,7 @@ use crate::params;
 const RUN_COLUMNS: &str =
     "id, trigger, status, started_at, finished_at, invocations, bigquery_jobs, \
      total_rows, rows_read, rows_written, rows_deleted, rows_unchanged, rows_failed, error, rows_orphaned, \
-     warning, full, reason";
+     warning, full, reason, kv_path, kv_path_reason";
 
 /// The enum's serde name (`"alarm"`, `"completed"`, …) as text.
 fn enum_to_sql<T: Serialize>(value: &T) -> SqlValue {
@@ -57,6 +58,18 @@ impl FromSql for RunStatus {
     }
 }
 
+impl ToSql for KvPath {
+    fn to_sql(&self) -> SqlValue {
+        enum_to_sql(self)
+    }
+}
+
+impl FromSql for KvPath {
+    fn from_sql(value: &SqlValue) -> Result<Self, String> {
+        enum_from_sql(value)
+    }
+}
+
 fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
     Ok(RunRecord {
         id: row.get(0)?,
@@ -79,6 +92,8 @@ fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
         warning: row.get(15)?,
         full: row.get(16)?,
         reason: row.get(17)?,
+        kv_path: row.get(18)?,
+        kv_path_reason: row.get(19)?,
     })
 }
 
@@ -108,7 +123,7 @@ impl<S: Sql> Store<S> {
             // A full read settles which failed rows still fail; what is
             // pruned meanwhile is told apart from what was pruned before.
             self.sql.execute(
-                "UPDATE sync_state SET active_run_id = ?1,
+                "UPDATE sync_state SET active_run_id = ?1, next_sync_at = NULL,
                    failed_pruned_mark = CASE WHEN ?2 THEN failed_pruned ELSE failed_pruned_mark END WHERE id = 1",
                 params![id, start.mode.full],
             )?;
@@ -154,7 +169,8 @@ impl<S: Sql> Store<S> {
         let c = &p.counters;
         self.sql.execute(
             "UPDATE runs SET invocations = ?, bigquery_jobs = ?, total_rows = ?, rows_read = ?, rows_written = ?,
-               rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, rows_orphaned = ?, warning = ?, checkpoint = ?
+               rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, rows_orphaned = ?, warning = ?,
+               kv_path = ?, kv_path_reason = ?, checkpoint = ?
               WHERE id = ?",
             params![
                 p.invocations,
@@ -167,6 +183,8 @@ impl<S: Sql> Store<S> {
                 c.rows_failed,
                 c.rows_orphaned,
                 p.warning,
+                p.kv_path,
+                p.kv_path_reason,
                 to_json(p)?,
                 p.run_id
             ],
@@ -175,29 +193,40 @@ impl<S: Sql> Store<S> {
 
     /// Stores how an invocation of the run ended: a paused run keeps its
     /// progress and lets its lease lapse so the next invocation takes over
-    /// at once; a completed or failed one is finished.
+    /// at once; a completed or failed one is finished, with the next run
+    /// scheduled at the settlement's wake time.
     pub fn record_end(
         &self,
         fence: u64,
         progress: &RunProgress,
-        end: &RunEnd,
+        settled: &Settlement,
         now: Micros,
     ) -> Result<(), StoreError> {
-        match end {
-            RunEnd::Completed => self.finish_run(fence, progress, None, now),
+        let finish = |error: Option<&str>, completion: Option<&Completion>| {
+            self.sql.transaction(|| {
+                self.finish_run(fence, progress, error, now)?;
+                self.sql.execute(
+                    "UPDATE sync_state SET next_sync_at = ? WHERE id = 1",
+                    params![settled.wake_at],
+                )?;
+                completion.map_or(Ok(()), |c| self.record_completion(progress, c))
+            })
+        };
+        match &settled.end {
+            RunEnd::Completed(completion) => finish(None, Some(completion)),
+            RunEnd::Failed { error, .. } => finish(Some(error), None),
             RunEnd::Paused(_) => self.sql.transaction(|| {
                 self.check_fence(fence)?;
                 self.write_progress(progress)?;
                 self.release_lease(fence, now)
             }),
-            RunEnd::Failed { error, .. } => self.finish_run(fence, progress, Some(error), now),
             RunEnd::LeaseLost => Ok(()),
         }
     }
 
     /// Ends the active run: final counters, status, totals, failure streak,
-    /// history pruning and the lease, in one transaction.
-    pub fn finish_run(
+    /// history pruning and the lease. Part of `record_end`'s transaction.
+    fn finish_run(
         &self,
         fence: u64,
         progress: &RunProgress,
@@ -210,45 +239,52 @@ impl<S: Sql> Store<S> {
             RunStatus::Completed
         };
         let c = &progress.counters;
-        self.sql.transaction(|| {
-            self.check_fence(fence)?;
-            self.write_progress(progress)?;
-            self.sql.execute(
-                "UPDATE runs SET status = ?, finished_at = ?, error = ?, checkpoint = NULL WHERE id = ?",
-                params![status, now, error, progress.run_id],
-            )?;
-            self.sql.execute(
-                "UPDATE sync_state SET active_run_id = NULL, lease_expires_at = ?,
-                   consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1 ELSE 0 END,
-                   total_runs = total_runs + 1, total_rows_written = total_rows_written + ?,
-                   total_rows_deleted = total_rows_deleted + ?, total_rows_unchanged = total_rows_unchanged + ?,
-                   total_rows_failed = total_rows_failed + ? WHERE id = 1",
-                params![
-                    now,
-                    error.is_some(),
-                    c.rows_written,
-                    c.rows_deleted,
-                    c.rows_unchanged,
-                    c.rows_failed
-                ],
-            )?;
-            if progress.mode.full && error.is_none() {
-                let started_at: Micros = self
-                    .sql
-                    .query("SELECT started_at FROM runs WHERE id = ?", params![progress.run_id])?
-                    .first()
-                    .ok_or_else(|| StoreError::Storage(format!("run {} is not recorded", progress.run_id)))?
-                    .get(0)?;
-                self.sql.execute(
-                    "UPDATE sync_state SET last_full_read_at = ? WHERE id = 1",
-                    params![started_at],
-                )?;
-                self.settle_failures_after_full_read(started_at)?;
-            }
-            self.sql.execute(
-                "DELETE FROM runs WHERE id <= ?",
-                params![progress.run_id.saturating_sub(RUNS_KEPT)],
-            )
-        })
+        self.check_fence(fence)?;
+        self.write_progress(progress)?;
+        self.sql.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, error = ?, checkpoint = NULL WHERE id = ?",
+            params![status, now, error, progress.run_id],
+        )?;
+        self.sql.execute(
+            "UPDATE sync_state SET active_run_id = NULL, lease_expires_at = ?,
+               consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1 ELSE 0 END,
+               total_runs = total_runs + 1, total_rows_written = total_rows_written + ?,
+               total_rows_deleted = total_rows_deleted + ?, total_rows_unchanged = total_rows_unchanged + ?,
+               total_rows_failed = total_rows_failed + ? WHERE id = 1",
+            params![now, error.is_some(), c.rows_written, c.rows_deleted, c.rows_unchanged, c.rows_failed],
+        )?;
+        self.sql.execute(
+            "DELETE FROM runs WHERE id <= ?",
+            params![progress.run_id.saturating_sub(RUNS_KEPT)],
+        )
+    }
+
+    /// What a completed run established: freshness, the digests change
+    /// detection compares, and after a full read its schedule and which
+    /// failed rows still fail.
+    fn record_completion(&self, progress: &RunProgress, c: &Completion) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET last_success_at = COALESCE(?1, last_success_at),
+               schema_digest = COALESCE(?2, schema_digest), query_digest = COALESCE(?3, query_digest),
+               full_read_reason = ?4 WHERE id = 1",
+            params![c.success_at, c.schema_digest, c.query_digest, c.full_read_reason],
+        )?;
+        if !progress.mode.full {
+            return Ok(());
+        }
+        let started_at: Micros = self
+            .sql
+            .query(
+                "SELECT started_at FROM runs WHERE id = ?",
+                params![progress.run_id],
+            )?
+            .first()
+            .ok_or_else(|| StoreError::Storage(format!("run {} is not recorded", progress.run_id)))?
+            .get(0)?;
+        self.sql.execute(
+            "UPDATE sync_state SET last_full_read_at = ? WHERE id = 1",
+            params![started_at],
+        )?;
+        self.settle_failures_after_full_read(started_at)
     }
 }

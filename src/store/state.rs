@@ -4,7 +4,7 @@
 use super::sql::{Sql, SqlRow};
 use super::Store;
 use crate::coordination::decide::RunRequest;
-use crate::coordination::state::SyncState;
+use crate::coordination::state::{AlertFlags, SyncState};
 use crate::coordination::status::Totals;
 use crate::engine::cursor::Cursor;
 use crate::engine::error::StoreError;
@@ -16,7 +16,8 @@ const STATE_COLUMNS: &str =
     "cursor_updated_at, cursor_key, active_run_id, lease_run_id, lease_fence, \
      lease_expires_at, queued, queued_full, consecutive_failures, total_runs, total_rows_written, \
      total_rows_deleted, total_rows_unchanged, total_rows_failed, queued_rewrite, queued_mass_delete, \
-     last_full_read_at, failed_count, failed_pruned";
+     last_full_read_at, failed_count, failed_pruned, last_success_at, next_sync_at, query_digest, \
+     schema_digest, full_read_reason, alerted_failing, alerted_stale, alerted_reconcile";
 
 fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
     let cursor = match (row.get::<Option<i64>>(0)?, row.get::<Option<String>>(1)?) {
@@ -56,6 +57,16 @@ fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
         last_full_read_at: row.get(16)?,
         failed_listed: row.get(17)?,
         failed_pruned: row.get(18)?,
+        last_success_at: row.get(19)?,
+        next_sync_at: row.get(20)?,
+        query_digest: row.get(21)?,
+        schema_digest: row.get(22)?,
+        full_read_reason: row.get(23)?,
+        alerted: AlertFlags {
+            failing: row.get(24)?,
+            stale: row.get(25)?,
+            reconcile: row.get(26)?,
+        },
     })
 }
 
@@ -133,6 +144,42 @@ impl<S: Sql> Store<S> {
             "UPDATE sync_state SET cursor_updated_at = ?1, cursor_key = ?2 WHERE id = 1 AND (cursor_updated_at IS NULL
                OR cursor_updated_at < ?1 OR (cursor_updated_at = ?1 AND cursor_key < ?2))",
             params![position.updated_at, position.key],
+        )
+    }
+}
+
+impl<S: Sql> Store<S> {
+    /// The sync this coordinator serves, once a request has said so.
+    pub fn sync_name(&self) -> Result<Option<String>, StoreError> {
+        let rows = self
+            .sql
+            .query("SELECT sync_name FROM sync_state WHERE id = 1", &[])?;
+        Ok(rows.first().map(|r| r.get(0)).transpose()?.flatten())
+    }
+
+    pub fn set_sync_name(&self, name: &str) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET sync_name = ? WHERE id = 1",
+            params![name],
+        )
+    }
+
+    /// When this sync's recent KV bulk API requests were sent.
+    pub fn bulk_requests(&self) -> Result<Vec<Micros>, StoreError> {
+        let rows = self
+            .sql
+            .query("SELECT bulk_requests FROM sync_state WHERE id = 1", &[])?;
+        let text: Option<String> = rows.first().map(|r| r.get(0)).transpose()?.flatten();
+        Ok(text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
+    pub fn save_bulk_requests(&self, sent: &[Micros]) -> Result<(), StoreError> {
+        let text = serde_json::to_string(sent).map_err(|e| StoreError::Storage(e.to_string()))?;
+        self.sql.execute(
+            "UPDATE sync_state SET bulk_requests = ? WHERE id = 1",
+            params![text],
         )
     }
 }

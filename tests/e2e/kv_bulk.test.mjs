@@ -15,7 +15,9 @@ before(async () => {
   emulator = await startEmulator();
   await seed(emulator.url, ["--reset", "--leads", String(LEADS), "--events-per-lead", "1", "--seed", "8"]);
   bulk = await startKvBulkApi();
-  worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulator.url, ...bulk.vars } });
+  // Runs of more than 100 rows take the bulk API: the partial failure
+  // below is a run of a few hundred.
+  worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulator.url, BULK_MIN_ROWS: "100", ...bulk.vars } });
   bulk.attach(worker.kv);
 });
 after(async () => {
@@ -57,6 +59,19 @@ test("a 20,000-lead import takes ⌈rows / 10,000⌉ bulk requests plus one retr
   assert.equal(bulk.requests[0].status, 429);
   assert.deepEqual(bulk.requests[1].keys, bulk.requests[0].keys, "the 429'd request was sent again");
   assert.ok(bulk.requests.every((r) => r.keys.length <= 10_000));
+  assert.equal(run.kv_path, "bulk");
+  assert.match(run.kv_path_reason, /20000 rows, more than BULK_MIN_ROWS \(100\)/);
+  await assertAllCorrect();
+});
+
+test("a run of 3 new leads takes the binding and makes no bulk request", { timeout: 300_000 }, async () => {
+  await seed(emulator.url, ["--leads", "3", "--start-id", String(LEADS + 1), "--seed", "8"]);
+  const before = bulk.requests.length;
+  const run = await syncToCompletion();
+  assert.equal(run.status, "completed", run.error ?? "");
+  assert.equal(bulk.requests.length, before, "no bulk request");
+  assert.equal(run.kv_path, "binding");
+  assert.ok(run.rows_written >= 3, JSON.stringify(run));
   await assertAllCorrect();
 });
 

@@ -22,8 +22,9 @@ test("unknown paths are 404 JSON", async () => {
 });
 
 test("wrong methods are 405 with Allow", async () => {
-  const cases = [["/sync-kv-now", "GET", "POST"], ["/sync-kv-now", "PUT", "POST"], ["/status", "POST", "GET"],
-    ["/status", "DELETE", "GET"], ["/dashboard", "POST", "GET"]];
+  // Allow lists every method that works (HEAD does wherever GET does).
+  const cases = [["/sync-kv-now", "GET", "POST"], ["/sync-kv-now", "PUT", "POST"], ["/status", "POST", "GET, HEAD"],
+    ["/status", "DELETE", "GET, HEAD"], ["/dashboard", "POST", "GET, HEAD"]];
   for (const [p, method, allow] of cases) {
     const r = await worker.call(p, { method, headers: bearer });
     assert.equal(r.status, 405, `${method} ${p}`);

@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 use kv_sync::engine::cursor::Cursor;
 use kv_sync::engine::error::{SinkError, WarehouseError};
+use kv_sync::engine::kv_path::KvPath;
 use kv_sync::engine::ports::{Clock, JobRef, KvOp, KvSink, ResultPage, Warehouse};
-use kv_sync::engine::record::{Metadata, PageRow, SourceRow};
+use kv_sync::engine::record::{ContentHash, Metadata, PageRow, SourceRow};
 use kv_sync::engine::source_query::SourceQuery;
 use kv_sync::engine::time::{parse_rfc3339, Micros};
 
@@ -132,6 +133,8 @@ pub struct FakeWarehouse {
     pub pages_read: u32,
     /// Rows sent back over all pages: what a real client would download.
     pub rows_served: u64,
+    /// The rows of each complete page served, in order.
+    pub page_rows: Vec<usize>,
     /// Polls that answer `jobComplete: false` before a job completes.
     pub polls_before_complete: u32,
     polls_left: HashMap<String, u32>,
@@ -140,6 +143,9 @@ pub struct FakeWarehouse {
     pub queries: Vec<SourceQuery>,
     /// Set: every `jobs.query` is refused with this error.
     pub reject_queries: Option<WarehouseError>,
+    /// Stands for the result's column names and types: change it to
+    /// change the schema the pages report.
+    pub columns: u64,
 }
 
 impl FakeWarehouse {
@@ -239,6 +245,8 @@ impl FakeWarehouse {
                 rows: vec![],
                 total_rows: None,
                 next_page_token: None,
+                schema: None,
+                bytes: 0,
             });
         }
         let Some(all) = self.jobs.get(job_id) else {
@@ -248,16 +256,26 @@ impl FakeWarehouse {
         };
         let end = (offset + max_rows as usize).min(all.len());
         self.rows_served += (end - offset.min(end)) as u64;
+        self.page_rows.push(end - offset.min(end));
         let rows: Vec<PageRow> = all[offset.min(end)..end]
             .iter()
             .map(|l| Ok(l.to_row()))
             .collect();
+        // What the rows weigh on the wire: the value and the key, plus the
+        // JSON a row is wrapped in.
+        let bytes = rows
+            .iter()
+            .flatten()
+            .map(|r| r.value.len() + r.key.as_deref().map_or(0, str::len) + 64)
+            .sum();
         Ok(ResultPage {
             job,
             complete: true,
             rows,
             total_rows: Some(all.len() as u64),
             next_page_token: (end < all.len()).then(|| end.to_string()),
+            schema: Some(ContentHash(self.columns)),
+            bytes,
         })
     }
 
@@ -312,6 +330,9 @@ impl Warehouse for FakeWarehouse {
 
 // ------------------------------------------------------------------------ kv
 
+/// Pairs one bulk API request carries.
+const BULK_PAIRS: usize = 10_000;
+
 #[derive(Default)]
 pub struct FakeKv {
     pub data: HashMap<String, (String, Metadata)>,
@@ -320,6 +341,13 @@ pub struct FakeKv {
     /// The largest batch handed to `apply`.
     pub largest_batch: usize,
     pub faults: Faults,
+    /// Whether the bulk API is configured beside the binding.
+    pub offers_bulk: bool,
+    /// The path the run chose (`None`: not yet).
+    pub path: Option<KvPath>,
+    /// Requests each path carried, as the real sinks would send them.
+    pub bulk_requests: u64,
+    pub binding_requests: u64,
 }
 
 impl FakeKv {
@@ -361,13 +389,42 @@ fn refusal(op: &KvOp) -> Option<SinkError> {
     })
 }
 
+impl FakeKv {
+    fn bulk_path(&self) -> bool {
+        self.offers_bulk && self.path != Some(KvPath::Binding)
+    }
+}
+
 impl KvSink for FakeKv {
     fn ops_per_request(&self) -> usize {
-        1
+        if self.bulk_path() {
+            BULK_PAIRS
+        } else {
+            1
+        }
+    }
+
+    fn offers_bulk(&self) -> bool {
+        self.offers_bulk
+    }
+
+    fn use_path(&mut self, path: KvPath) {
+        self.path = Some(path);
     }
 
     async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
         self.largest_batch = self.largest_batch.max(ops.len());
+        if self.bulk_path() {
+            // Puts and deletes go to different endpoints.
+            let puts = ops
+                .iter()
+                .filter(|op| matches!(op, KvOp::Put { .. }))
+                .count();
+            let deletes = ops.len() - puts;
+            self.bulk_requests += (puts.div_ceil(BULK_PAIRS) + deletes.div_ceil(BULK_PAIRS)) as u64;
+        } else {
+            self.binding_requests += ops.len() as u64;
+        }
         let n = ops.len();
         if !self.faults.strikes() {
             return ops

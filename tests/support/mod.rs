@@ -38,6 +38,8 @@ pub struct World {
     pub clock: FakeClock,
     pub config: SyncConfig,
     pub limits: RunLimits,
+    /// The sync's key prefix in KV.
+    pub key_prefix: String,
     /// What the last invocation read ahead; a failure forgets it, as a
     /// restarted object would.
     pub read_ahead: Option<ReadAhead>,
@@ -62,6 +64,7 @@ impl World {
                 ..limits
             },
             read_ahead: None,
+            key_prefix: String::new(),
         }
     }
 
@@ -117,7 +120,7 @@ impl World {
         };
         let spec = RunSpec {
             query: QUERY,
-            key_prefix: "",
+            key_prefix: &self.key_prefix,
             limits: &self.limits,
         };
         let mut report = Engine::new(ports, spec, lease.fence)
@@ -127,11 +130,17 @@ impl World {
         if !matches!(report.outcome, Outcome::Failed(_)) {
             self.read_ahead = report.read_ahead.take();
             let now = self.clock.now_micros();
-            let settlement = settle(&report.outcome, &self.state(), now, &self.config);
+            let settlement = settle(
+                &report.outcome,
+                &report.progress,
+                &self.state(),
+                now,
+                &self.config,
+            );
             // A settlement the store refuses is a crash too.
             let _ = self
                 .store
-                .record_end(lease.fence, &report.progress, &settlement.end, now);
+                .record_end(lease.fence, &report.progress, &settlement, now);
         }
         report
     }
@@ -162,18 +171,22 @@ impl World {
 
     /// What the coordinator's alarm does when nothing is running: starts
     /// the run `on_alarm` decides on (an incremental one, or a full read
-    /// when one is due) and runs it to completion. Returns whether it read
-    /// the whole source.
-    pub async fn alarm(&mut self) -> bool {
+    /// when one is due) and runs it to completion, or sleeps until the
+    /// scheduled run. Returns whether it ran, and whether it read the whole
+    /// source.
+    pub async fn alarm(&mut self) -> Option<bool> {
         let now = self.clock.now_micros();
-        let AlarmAction::Start(start) = on_alarm(&self.state(), now, &self.config) else {
-            panic!("no run is in progress between alarms");
-        };
-        self.store
-            .create_run(&start, now)
-            .expect("the run is recorded");
-        self.run_to_completion(100_000).await;
-        start.mode.full
+        match on_alarm(&self.state(), now, &self.config) {
+            AlarmAction::Start(start) => {
+                self.store
+                    .create_run(&start, now)
+                    .expect("the run is recorded");
+                self.run_to_completion(100_000).await;
+                Some(start.mode.full)
+            }
+            AlarmAction::Sleep { .. } => None,
+            other => panic!("no run is in progress between alarms: {other:?}"),
+        }
     }
 
     /// The last run as stored.

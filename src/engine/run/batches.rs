@@ -6,6 +6,7 @@ use super::{Changes, Engine, Pause, Ports};
 use crate::engine::acknowledge::acknowledge;
 use crate::engine::cursor::Cursor;
 use crate::engine::error::{RunError, SinkError};
+use crate::engine::limits::ROW_BYTES_GUESS;
 use crate::engine::plan::{plan_batch, BatchPlan, WriteRules};
 use crate::engine::ports::{Clock, KvSink, StateStore, Warehouse};
 use crate::engine::progress::RunProgress;
@@ -189,6 +190,10 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         let rows_per_write =
             (c.rows_read + 1) as f64 / (c.rows_written + c.rows_deleted + 1) as f64;
         let want = (left * rows_per_write).ceil() as u64;
-        want.clamp(1, u64::from(self.limits().page_rows)) as u32
+        // And no more than a page's worth of bytes at the rows' size.
+        let row_bytes = progress.row_bytes.unwrap_or(ROW_BYTES_GUESS).max(1);
+        let by_bytes = (self.limits().page_bytes / row_bytes).max(1);
+        let most = u64::from(self.limits().page_rows).min(by_bytes);
+        want.clamp(1, most) as u32
     }
 }

@@ -117,6 +117,9 @@ impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C
     /// Works on the run from `progress` (its last checkpoint).
     pub async fn run_invocation(mut self, mut progress: RunProgress) -> Report {
         progress.invocations += 1;
+        if let Some(path) = progress.kv_path {
+            self.ports.sink.use_path(path);
+        }
         let deadline = self.ports.clock.now() + self.spec.limits.budget;
         let outcome = match self.work(&mut progress, deadline).await {
             Ok(outcome) => outcome,

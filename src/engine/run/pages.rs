@@ -3,9 +3,11 @@
 
 use super::{Changes, Engine, Pause};
 use crate::engine::error::{RunError, WarehouseError};
+use crate::engine::kv_path::{choose, KvPath, PathChoice};
 use crate::engine::ports::{Clock, KvSink, ResultPage, StateStore, Warehouse};
 use crate::engine::progress::{JobProgress, Reconcile, RunProgress};
 use crate::engine::read_ahead::ReadAhead;
+use crate::engine::record::ContentHash;
 use crate::engine::source_query::wrap;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
 
@@ -20,6 +22,25 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         let job = progress.job.as_ref().expect("a page implies a job");
         if let Some(total) = page.total_rows {
             progress.total_rows = Some(job.rows_before + total);
+        }
+        if progress.schema.is_none() {
+            progress.schema = page.schema.map(ContentHash::to_hex);
+        }
+        if !page.rows.is_empty() {
+            progress.row_bytes = Some((page.bytes / page.rows.len()).max(1) as u64);
+        }
+        if progress.kv_path.is_none() {
+            let choice = if self.ports.sink.offers_bulk() {
+                choose(progress.total_rows, self.limits().bulk_min_rows)
+            } else {
+                PathChoice {
+                    path: KvPath::Binding,
+                    reason: "the bulk API is not configured: the binding".into(),
+                }
+            };
+            self.ports.sink.use_path(choice.path);
+            progress.kv_path = Some(choice.path);
+            progress.kv_path_reason = Some(choice.reason);
         }
         // A page re-read after a pause may be shorter than the offset
         // reached in it (page sizes follow the write budget): the rest of
@@ -92,6 +113,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         let page = page?;
         let mut next = progress.clone();
         next.bigquery_jobs += 1;
+        next.query_started_at.get_or_insert(started);
         next.job = Some(JobProgress {
             job: page.job.clone(),
             started_at: self.ports.clock.now(),

@@ -103,7 +103,7 @@ export async function bigQuery(emulatorUrl, sql) {
  * `listen: true` also serves it over HTTP on a free 127.0.0.1 port (for a
  * browser); its base URL is then `url` (otherwise `url` is null).
  */
-export async function startWorker({ vars = {}, secret = SECRET, persistDir, listen = false } = {}) {
+export async function startWorker({ vars = {}, secret = SECRET, persistDir, listen = false, kvNamespaces = [] } = {}) {
   const bindings = { BIGQUERY_PROJECT_ID: PROJECT, ...vars };
   if (secret !== null) bindings.EVENT_SIGNING_SECRET = secret;
   const logs = [];
@@ -114,7 +114,7 @@ export async function startWorker({ vars = {}, secret = SECRET, persistDir, list
     modulesRoot: path.join(ROOT, "build"),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: "2026-07-28",
-    kvNamespaces: ["IDENTITY_STORE"],
+    kvNamespaces: ["IDENTITY_STORE", ...kvNamespaces],
     durableObjects: { SYNC_COORDINATOR: { className: "SyncCoordinator", useSQLite: true } },
     bindings,
     ...(listen ? { host: "127.0.0.1", port: 0 } : {}),
@@ -134,12 +134,15 @@ export async function startWorker({ vars = {}, secret = SECRET, persistDir, list
   const ready = await mf.ready;
   const url = listen ? new URL(ready).origin : null;
   const kv = await mf.getKVNamespace("IDENTITY_STORE");
+  const namespaces = Object.fromEntries(await Promise.all(kvNamespaces.map(async (n) => [n, await mf.getKVNamespace(n)])));
   const call = (pathAndQuery, init = {}) => mf.dispatchFetch(`http://kv-sync.test${pathAndQuery}`, init);
   const authed = (token = secret) => ({ authorization: `Bearer ${token}` });
   return {
     mf,
     url,
     kv,
+    /** The extra KV namespaces, by binding name. */
+    namespaces,
     logs,
     call,
     /** Structured log events (one JSON object per line) the Worker printed; `_at` is when it arrived. */
@@ -155,8 +158,8 @@ export async function startWorker({ vars = {}, secret = SECRET, persistDir, list
       const r = await call(`/sync-kv-now${query}`, { method: "POST", headers: authed(token) });
       return { status: r.status, body: await r.json() };
     },
-    async status(token = secret) {
-      const r = await call("/status", { headers: authed(token) });
+    async status(query = "", token = secret) {
+      const r = await call(`/status${query}`, { headers: authed(token) });
       return { status: r.status, body: await r.json() };
     },
     async dispose() {
