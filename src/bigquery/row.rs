@@ -26,6 +26,12 @@ pub fn decode_rows(schema: &Schema, rows_json: &str) -> Result<Vec<PageRow>, Syn
     Ok(rows)
 }
 
+/// The most a row's value starts with room for, whatever the row before.
+const CAPACITY_HINT_MAX: usize = 64 * 1024;
+
+/// Unused room a finished value may keep.
+const SPARE_MAX: usize = 4 * 1024;
+
 /// Reads a `rows` array at the reader's position, for a caller that reads
 /// the page around it (see `bigquery::page`).
 pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<PageRow>, SyntaxError> {
@@ -34,13 +40,15 @@ pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<PageRow>, Sy
     if r.eat_null() {
         return Ok(rows);
     }
-    // Rows of one query are alike in size: size each value like the last.
+    // Rows of one query are alike in size: size each value like the last,
+    // within reason (a large value reserves its own room; see
+    // `typing::write_string`).
     let mut capacity = 64;
     r.list(|r| {
         r.skip_whitespace();
         let start = r.offset();
         let row = read_row(r, &layout, capacity)?;
-        capacity = row.row.value.len() + 1;
+        capacity = (row.row.value.len() + 1).min(CAPACITY_HINT_MAX);
         // Only a bad row pays for hashing its text.
         rows.push(row.finish().map_err(|(key, e)| Unreadable {
             key,
@@ -105,7 +113,13 @@ impl RowState {
         match self.error {
             Some(e) => Err((self.row.key, e)),
             None => {
-                self.row.value.push('}');
+                let value = &mut self.row.value;
+                value.push('}');
+                // Room reserved for a large cell and not used is given back:
+                // the value lives until KV acknowledges it.
+                if value.capacity() - value.len() > SPARE_MAX {
+                    value.shrink_to_fit();
+                }
                 Ok(self.row)
             }
         }

@@ -184,11 +184,29 @@ pub fn write_text(out: &mut String, field: &Field, text: &str) -> Result<(), Dec
     Ok(())
 }
 
+/// A string this long gets room of its own in the value.
+const LARGE_STRING: usize = 16 * 1024;
+
+/// Room a value keeps after a large string for the rest of its row.
+const ROW_REST: usize = 1024;
+
+/// Makes room in a value for a string literal of `len` bytes, when it is a
+/// large one, and for the rest of the row: left to grow by doubling, a
+/// value holding a 20 MiB string would take 40 MiB, and 60 MiB while it
+/// moved.
+pub fn room_for_string(out: &mut String, len: usize) {
+    if len >= LARGE_STRING {
+        out.reserve(len + 2 + ROW_REST);
+    }
+}
+
 /// Writes `text` as a JSON string literal.
 pub fn write_string(out: &mut String, text: &str) {
-    out.push('"');
     let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
-    if !text.bytes().any(needs_escape) {
+    let escapes = text.bytes().any(needs_escape);
+    room_for_string(out, text.len() + if escapes { text.len() / 8 } else { 0 });
+    out.push('"');
+    if !escapes {
         out.push_str(text);
     } else {
         for c in text.chars() {

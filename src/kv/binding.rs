@@ -32,9 +32,12 @@ impl BindingSink {
                 value,
                 metadata,
             } => {
+                // As bytes: `put` of a `String` goes through serde, which
+                // copies the value back into wasm memory once more only to
+                // check it became a string. KV keeps bytes either way.
                 let mut put = self
                     .kv
-                    .put(&key, value)
+                    .put_bytes(&key, value.as_bytes())
                     .map_err(|e| classify(&e.to_string()))?
                     .metadata(metadata)
                     .map_err(|e| classify(&e.to_string()))?;

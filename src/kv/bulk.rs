@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use serde_json::json;
 
-use super::bulk_wire::{body, chunk, read_answer, BulkAnswer, Chunk, RequestBudget, MAX_PAIRS};
+use super::bulk_wire::{
+    body, chunk, pieces, read_answer, BulkAnswer, Chunk, RequestBudget, MAX_PAIRS,
+};
 use crate::engine::config::{ConfigError, Vars};
 use crate::engine::error::SinkError;
 use crate::engine::ports::{KvOp, KvSink};
@@ -61,7 +63,7 @@ impl<'r, R: Runtime> BulkSink<'r, R> {
         &self,
         method: Method,
         url: &str,
-        payload: &str,
+        payload: &R::Held,
     ) -> Result<HttpResponse, SinkError> {
         let taken = self.budget.borrow_mut().take(self.runtime.now());
         if let Err(free_at) = taken {
@@ -75,33 +77,26 @@ impl<'r, R: Runtime> BulkSink<'r, R> {
             ("Authorization", self.authorization.as_str()),
             ("Content-Type", "application/json"),
         ];
+        let request = HttpRequest {
+            method,
+            url,
+            headers: &headers,
+            body: None,
+        };
         self.runtime
-            .send(HttpRequest {
-                method,
-                url,
-                headers: &headers,
-                body: Some(payload),
-            })
+            .send_held(request, payload)
             .await
             .map_err(|e| SinkError::Unavailable(format!("KV bulk API: {e}")))
     }
 
     /// One bulk request for a chunk, waiting out one `Retry-After` when the
     /// deadline allows.
-    async fn write_chunk(&self, ops: &[KvOp], chunk: &Chunk) -> BulkAnswer {
-        let (url, method, ttl) = match chunk {
-            Chunk::Puts(_) => (
-                format!("{}/bulk", self.namespace_url),
-                Method::Put,
-                self.expiration_ttl,
-            ),
-            Chunk::Deletes(_) => (
-                format!("{}/bulk/delete", self.namespace_url),
-                Method::Post,
-                0,
-            ),
+    async fn write_chunk(&self, ops: &[KvOp], pieces: &[R::Held], chunk: &Chunk) -> BulkAnswer {
+        let (url, method) = match chunk {
+            Chunk::Puts(_) => (format!("{}/bulk", self.namespace_url), Method::Put),
+            Chunk::Deletes(_) => (format!("{}/bulk/delete", self.namespace_url), Method::Post),
         };
-        let payload = body(ops, chunk, ttl);
+        let payload = body(self.runtime, pieces, chunk);
         let indices = chunk.indices();
         let mut waited = false;
         loop {
@@ -137,12 +132,13 @@ impl<R: Runtime> KvSink for BulkSink<'_, R> {
     /// A request KV refuses whole (a key it will not take) is split in
     /// halves until the refused pairs stand alone: those are refused for
     /// good, and every other pair is written.
-    async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
+    async fn apply(&mut self, mut ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
         let mut answers: Vec<Result<(), SinkError>> = vec![Ok(()); ops.len()];
         let mut pending = chunk(&ops);
         pending.reverse();
+        let pieces = pieces(self.runtime, &mut ops, self.expiration_ttl);
         while let Some(chunk) = pending.pop() {
-            let results = match self.write_chunk(&ops, &chunk).await {
+            let results = match self.write_chunk(&ops, &pieces, &chunk).await {
                 BulkAnswer::PerKey(results) => results,
                 BulkAnswer::Refused(reason) if chunk.indices().len() == 1 => {
                     vec![Err(SinkError::Rejected(reason))]

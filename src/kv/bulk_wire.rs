@@ -9,14 +9,13 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::error::SinkError;
 use crate::engine::excerpt::first_line;
 use crate::engine::ports::KvOp;
-use crate::engine::record::Metadata;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
+use crate::runtime::Runtime;
 
 pub const MAX_PAIRS: usize = 10_000;
 /// Under the documented 100 MB, leaving room for JSON framing.
@@ -84,82 +83,41 @@ pub fn chunk(ops: &[KvOp]) -> Vec<Chunk> {
 /// JSON framing, metadata and TTL around one pair, over its key and value.
 const PAIR_OVERHEAD: usize = 200;
 
-/// The pairs of a bulk write, serialised straight from the operations:
-/// values are borrowed, never copied into a JSON tree.
-struct PutPairs<'a> {
-    ops: &'a [KvOp],
-    indices: &'a [usize],
-    expiration_ttl: u64,
-}
-
-impl Serialize for PutPairs<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.indices.len()))?;
-        for &i in self.indices {
-            if let KvOp::Put {
+/// One piece per operation, held by the runtime: a put's pair object
+/// (`{"key":…,"value":…,"metadata":…}`), a delete's key. Each value is
+/// taken out of its operation as its piece is made, so the values leave
+/// wasm memory one by one rather than being copied into a body as large as
+/// all of them; the operations keep their keys for reading the answers.
+pub fn pieces<R: Runtime>(runtime: &R, ops: &mut [KvOp], expiration_ttl: u64) -> Vec<R::Held> {
+    ops.iter_mut()
+        .map(|op| match op {
+            KvOp::Put {
                 key,
                 value,
                 metadata,
-            } = &self.ops[i]
-            {
-                seq.serialize_element(&Pair {
-                    key,
-                    value,
-                    metadata,
-                    expiration_ttl: (self.expiration_ttl > 0).then_some(self.expiration_ttl),
-                })?;
+            } => {
+                let value = std::mem::take(value);
+                let open = format!("{{\"key\":{},\"value\":", json(key.as_str()));
+                let mut close = format!(",\"metadata\":{}", json(&*metadata));
+                if expiration_ttl > 0 {
+                    close.push_str(&format!(",\"expiration_ttl\":{expiration_ttl}"));
+                }
+                close.push('}');
+                runtime.join(&open, &[&runtime.hold_as_json(&value)], "", &close)
             }
-        }
-        seq.end()
-    }
-}
-
-#[derive(Serialize)]
-struct Pair<'a> {
-    key: &'a str,
-    value: &'a str,
-    metadata: &'a Metadata,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expiration_ttl: Option<u64>,
-}
-
-/// The JSON body of a bulk request for this chunk, written into a buffer
-/// sized for it up front: grown by doubling, a body of large values would
-/// briefly take three times its size.
-pub fn body(ops: &[KvOp], chunk: &Chunk, expiration_ttl: u64) -> String {
-    let mut out = Vec::with_capacity(body_capacity(ops, chunk));
-    let written = match chunk {
-        Chunk::Puts(indices) => serde_json::to_writer(
-            &mut out,
-            &PutPairs {
-                ops,
-                indices,
-                expiration_ttl,
-            },
-        ),
-        Chunk::Deletes(indices) => serde_json::to_writer(
-            &mut out,
-            &indices.iter().map(|&i| ops[i].key()).collect::<Vec<_>>(),
-        ),
-    };
-    written.expect("strings and numbers always serialise");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
-}
-
-/// About the body's size: each pair's key and value, an eighth more for
-/// the escapes a JSON value needs inside a JSON string, and the framing.
-fn body_capacity(ops: &[KvOp], chunk: &Chunk) -> usize {
-    chunk
-        .indices()
-        .iter()
-        .map(|&i| match &ops[i] {
-            KvOp::Put { key, value, .. } => {
-                key.len() + value.len() + value.len() / 8 + PAIR_OVERHEAD
-            }
-            KvOp::Delete { key } => key.len() + 3,
+            KvOp::Delete { key } => runtime.hold(&json(key.as_str())),
         })
-        .sum::<usize>()
-        + 2
+        .collect()
+}
+
+/// The JSON body of a bulk request for this chunk, from the pieces.
+pub fn body<R: Runtime>(runtime: &R, pieces: &[R::Held], chunk: &Chunk) -> R::Held {
+    let chosen: Vec<&R::Held> = chunk.indices().iter().map(|&i| &pieces[i]).collect();
+    runtime.join("[", &chosen, ",", "]")
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("strings and metadata always serialise")
 }
 
 #[derive(Deserialize)]

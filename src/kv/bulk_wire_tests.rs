@@ -1,4 +1,6 @@
 use super::*;
+use crate::engine::record::Metadata;
+use crate::runtime::scripted::ScriptedRuntime;
 use serde_json::Value;
 
 fn put(key: &str, value_len: usize) -> KvOp {
@@ -33,10 +35,28 @@ fn chunks_respect_pairs_size_and_kind() {
     );
 }
 
+/// The bodies of `chunk` of `ops` as the scripted runtime assembles them.
+fn body_of(ops: &[KvOp], chunk: &Chunk, ttl: u64) -> String {
+    let runtime = ScriptedRuntime::default();
+    let mut ops = ops.to_vec();
+    let pieces = pieces(&runtime, &mut ops, ttl);
+    body(&runtime, &pieces, chunk)
+}
+
+#[test]
+fn pieces_take_the_values_out_and_keep_the_keys() {
+    let runtime = ScriptedRuntime::default();
+    let mut ops = vec![put("a", 5), KvOp::Delete { key: "b".into() }];
+    let made = pieces(&runtime, &mut ops, 0);
+    assert_eq!(made.len(), 2);
+    assert!(matches!(&ops[0], KvOp::Put { key, value, .. } if key == "a" && value.is_empty()));
+    assert_eq!(ops[1].key(), "b");
+}
+
 #[test]
 fn bodies_carry_metadata_and_ttl() {
     let ops = vec![put("a", 1), KvOp::Delete { key: "b".into() }];
-    let v: Value = serde_json::from_str(&body(&ops, &Chunk::Puts(vec![0]), 3_600)).unwrap();
+    let v: Value = serde_json::from_str(&body_of(&ops, &Chunk::Puts(vec![0]), 3_600)).unwrap();
     assert_eq!(v[0]["key"], "a");
     assert_eq!(v[0]["value"], "v");
     assert_eq!(
@@ -45,9 +65,9 @@ fn bodies_carry_metadata_and_ttl() {
     );
     assert_eq!(v[0]["metadata"]["synced_at"], "1970-01-01T00:00:01.000000Z");
     assert_eq!(v[0]["expiration_ttl"], 3_600);
-    let v: Value = serde_json::from_str(&body(&ops, &Chunk::Puts(vec![0]), 0)).unwrap();
+    let v: Value = serde_json::from_str(&body_of(&ops, &Chunk::Puts(vec![0]), 0)).unwrap();
     assert!(v[0].get("expiration_ttl").is_none(), "no TTL, no field");
-    assert_eq!(body(&ops, &Chunk::Deletes(vec![1]), 0), "[\"b\"]");
+    assert_eq!(body_of(&ops, &Chunk::Deletes(vec![1]), 0), "[\"b\"]");
 }
 
 #[test]

@@ -85,6 +85,27 @@ pub trait Runtime {
 
     async fn send(&self, request: HttpRequest<'_>) -> Result<HttpResponse, TransportError>;
 
+    /// Text handed over to the runtime and kept there: in a Worker, a
+    /// JavaScript string. A bulk body is assembled from such pieces, so the
+    /// values it carries move out of wasm memory one by one instead of
+    /// being copied into one large body beside them.
+    type Held: Clone;
+
+    fn hold(&self, text: &str) -> Self::Held;
+
+    /// `text` as a JSON string literal, escaped by the runtime.
+    fn hold_as_json(&self, text: &str) -> Self::Held;
+
+    /// `open`, then `pieces` with `separator` between them, then `close`.
+    fn join(&self, open: &str, pieces: &[&Self::Held], separator: &str, close: &str) -> Self::Held;
+
+    /// Sends `request` with `body` (the request's own `body` is not used).
+    async fn send_held(
+        &self,
+        request: HttpRequest<'_>,
+        body: &Self::Held,
+    ) -> Result<HttpResponse, TransportError>;
+
     /// A number in `[0, 1)`, for jitter.
     fn random(&self) -> f64;
 

@@ -92,6 +92,33 @@ impl Runtime for ScriptedRuntime {
         answer
     }
 
+    type Held = String;
+
+    fn hold(&self, text: &str) -> String {
+        text.to_owned()
+    }
+
+    fn hold_as_json(&self, text: &str) -> String {
+        serde_json::to_string(text).expect("a string always serialises")
+    }
+
+    fn join(&self, open: &str, pieces: &[&String], separator: &str, close: &str) -> String {
+        let inner: Vec<&str> = pieces.iter().map(|p| p.as_str()).collect();
+        format!("{open}{}{close}", inner.join(separator))
+    }
+
+    async fn send_held(
+        &self,
+        request: HttpRequest<'_>,
+        body: &String,
+    ) -> Result<HttpResponse, TransportError> {
+        self.send(HttpRequest {
+            body: Some(body),
+            ..request
+        })
+        .await
+    }
+
     fn random(&self) -> f64 {
         0.5
     }

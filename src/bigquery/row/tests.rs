@@ -266,3 +266,32 @@ fn edge_values_stay_exact_or_quarantine_the_row_with_a_short_quote() {
     .unwrap_err();
     assert!(e.0.contains("column `updated_at`"), "{e:?}");
 }
+
+#[test]
+fn a_large_string_takes_its_size_once_and_the_next_row_starts_small() {
+    // A value that grows by doubling holds twice its size (and three times
+    // while it moves); a row after a large one must not start that large.
+    let s = schema(json!([
+        {"name": "key", "type": "STRING"},
+        {"name": "updated_at", "type": "TIMESTAMP"},
+        {"name": "payload", "type": "STRING"}
+    ]));
+    let big = "x".repeat(4 * 1024 * 1024);
+    let rows = format!(
+        r#"[{{"f":[{{"v":"a"}},{{"v":"1"}},{{"v":"{big}"}}]}},{{"f":[{{"v":"b"}},{{"v":"2"}},{{"v":"small"}}]}}]"#
+    );
+    let decoded = decode_rows(&s, &rows).unwrap();
+    let first = decoded[0].as_ref().unwrap();
+    assert_eq!(first.value.len(), big.len() + r#"{"payload":""}"#.len());
+    assert!(
+        first.value.capacity() < first.value.len() + 8 * 1024,
+        "{}",
+        first.value.capacity()
+    );
+    let second = decoded[1].as_ref().unwrap();
+    assert!(
+        second.value.capacity() <= 64 * 1024,
+        "{}",
+        second.value.capacity()
+    );
+}

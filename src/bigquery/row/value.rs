@@ -5,7 +5,9 @@ use std::borrow::Cow;
 
 use super::in_field;
 use crate::bigquery::json::{Reader, SyntaxError};
-use crate::bigquery::typing::{quote, write_string, write_text, CellKind, DecodeError, Field};
+use crate::bigquery::typing::{
+    quote, room_for_string, write_string, write_text, CellKind, DecodeError, Field,
+};
 
 /// A reserved column's cell: its text, or what it was instead.
 pub(super) enum Scalar<'a> {
@@ -94,6 +96,7 @@ pub(super) fn read_value(
                 // without quotes, backslashes or control characters: they
                 // are already a JSON string's contents.
                 Some(Cow::Borrowed(text)) if field.cell == CellKind::Text && !list_expected => {
+                    room_for_string(out, text.len());
                     out.push('"');
                     out.push_str(text);
                     out.push('"');

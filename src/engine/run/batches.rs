@@ -28,6 +28,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             .limits()
             .batch_rows
             .max(self.ports.sink.ops_per_request());
+        let in_hand = rows.len() as u64 * row_bytes(progress);
         let mut rows = rows.into_iter();
         while !rows.as_slice().is_empty() {
             if let Some(pause) = self.spent(deadline) {
@@ -53,7 +54,9 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             // ran out: the rest of the page is for the next invocation.
             let covers_batch = plan.rows.len() == batch_len;
             let finishes_page = covers_batch && rows.as_slice().is_empty();
-            let read_ahead = self.next_to_read(progress, next_token, finishes_page, plan.ops.len());
+            let read_ahead = finishes_page
+                .then(|| self.next_to_read(progress, next_token, plan.ops.len(), in_hand))
+                .flatten();
             if !self.write_batch(progress, plan, now, read_ahead).await? {
                 return Ok(Some(Pause::KvRetry));
             }
@@ -64,18 +67,21 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         Ok(None)
     }
 
-    /// The page to read while the last batch of this one is written.
+    /// The page to read while the last batch of this one is written, when
+    /// both pages fit in a page's worth of bytes (`in_hand`: this page's):
+    /// pages of large rows are read one at a time, so that the next page
+    /// and its parse do not sit in memory beside the batch being written.
     fn next_to_read(
         &self,
         progress: &RunProgress,
         next_token: Option<&str>,
-        finishes_page: bool,
         ops: usize,
+        in_hand: u64,
     ) -> Option<NextPage> {
         let (Some(job), Some(token)) = (&progress.job, next_token) else {
             return None;
         };
-        if !finishes_page || self.read_ahead.is_some() {
+        if self.read_ahead.is_some() {
             return None;
         }
         let requests_after = self.requests + self.requests_for(ops);
@@ -85,10 +91,14 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         } else {
             requests_after
         };
+        let max_rows = self.page_size(progress, requests_then);
+        if in_hand + u64::from(max_rows) * row_bytes(progress) > self.limits().page_bytes {
+            return None;
+        }
         Some(NextPage {
             job: job.job.clone(),
             page_token: token.to_owned(),
-            max_rows: self.page_size(progress, requests_then),
+            max_rows,
         })
     }
 
@@ -191,9 +201,13 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             (c.rows_read + 1) as f64 / (c.rows_written + c.rows_deleted + 1) as f64;
         let want = (left * rows_per_write).ceil() as u64;
         // And no more than a page's worth of bytes at the rows' size.
-        let row_bytes = progress.row_bytes.unwrap_or(ROW_BYTES_GUESS).max(1);
-        let by_bytes = (self.limits().page_bytes / row_bytes).max(1);
+        let by_bytes = (self.limits().page_bytes / row_bytes(progress)).max(1);
         let most = u64::from(self.limits().page_rows).min(by_bytes);
         want.clamp(1, most) as u32
     }
+}
+
+/// What a row of the run weighs, as its pages showed (a guess before).
+fn row_bytes(progress: &RunProgress) -> u64 {
+    progress.row_bytes.unwrap_or(ROW_BYTES_GUESS).max(1)
 }
