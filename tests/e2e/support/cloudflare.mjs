@@ -4,12 +4,18 @@
 // stores into the same KV namespace the Worker reads. A key KV refuses
 // ("." or "..") fails the whole request with 400. It can answer 429 with
 // Retry-After, or report some keys as unsuccessful without writing them.
+//
+// For benchmarks it can also check and count without storing (`store:
+// false`, so a measure of the bulk path is not a measure of the double's
+// writes into workerd) and answer each request only after `latencyMs` (a
+// round trip to Cloudflare's API from a Worker is far from loopback).
 import { once } from "node:events";
 import { createServer } from "node:http";
 
-export async function startKvBulkApi({ accountId = "acc123", namespaceId = "ns456", token = "cf-test-token" } = {}) {
+export async function startKvBulkApi({ accountId = "acc123", namespaceId = "ns456", token = "cf-test-token", store = true, latencyMs = 0 } = {}) {
   let kv;
   const requests = [];
+  const counted = new Set();
   const problems = [];
   const queued429 = [];
   let failNext = 0;
@@ -53,18 +59,26 @@ export async function startKvBulkApi({ accountId = "acc123", namespaceId = "ns45
     }
     const failed = new Set(record.keys.slice(0, failNext));
     failNext = 0;
-    const store = async (item) => {
+    const check = (item) => {
       const key = isWrite ? item.key : item;
       if (typeof key !== "string" || Buffer.byteLength(key) > 512) problems.push(`bad key ${key}`);
-      if (failed.has(key)) return;
-      if (isDelete) return kv.delete(key);
+      if (failed.has(key) || isDelete) return;
       if (typeof item.value !== "string") problems.push(`value of ${key} is not a string`);
+      else if (Buffer.byteLength(item.value) > 25 * 1024 * 1024) problems.push(`value of ${key} over 25 MiB`);
       if (item.metadata && Buffer.byteLength(JSON.stringify(item.metadata)) > 1024) problems.push(`metadata of ${key} over 1024 bytes`);
       if (item.expiration_ttl !== undefined && item.expiration_ttl < 60) problems.push(`expiration_ttl ${item.expiration_ttl}`);
+    };
+    const write = async (item) => {
+      const key = isWrite ? item.key : item;
+      if (failed.has(key)) return;
+      if (!store) return isDelete ? counted.delete(key) : counted.add(key);
+      if (isDelete) return kv.delete(key);
       return kv.put(key, item.value, { metadata: item.metadata, expirationTtl: item.expiration_ttl });
     };
+    items.forEach(check);
+    if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
     // The real API stores a request's pairs in parallel; so does the double.
-    for (let i = 0; i < items.length; i += 256) await Promise.all(items.slice(i, i + 256).map(store));
+    for (let i = 0; i < items.length; i += 256) await Promise.all(items.slice(i, i + 256).map(write));
     envelope(res, 200, { success: true, errors: [], messages: [],
       result: { successful_key_count: items.length - failed.size, unsuccessful_keys: [...failed] } });
   });
@@ -74,6 +88,8 @@ export async function startKvBulkApi({ accountId = "acc123", namespaceId = "ns45
     vars: { CLOUDFLARE_API_BASE: `http://127.0.0.1:${server.address().port}`, CLOUDFLARE_ACCOUNT_ID: accountId, KV_NAMESPACE_ID: namespaceId, CLOUDFLARE_API_TOKEN: token },
     requests,
     problems,
+    /** With `store: false`, the distinct keys written (and not deleted). */
+    counted,
     /** Stores into this namespace (the Worker's IDENTITY_STORE). */
     attach: (namespace) => { kv = namespace; },
     /** The next request is answered 429 with this Retry-After. */
