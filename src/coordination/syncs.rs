@@ -57,25 +57,28 @@ const FIELDS: &[(&str, &str)] = &[
 /// Fields that are the sync's own, not settings.
 const OWN: &[&str] = &["name", "kv_binding", "key_prefix", "kv_namespace_id"];
 
-/// Every sync of the deployment, the default one first.
-pub fn read_syncs(
+/// One sync's definition, read in full, or `None` when there is no such
+/// sync. Only this sync's settings are read: a mistake in another entry's
+/// settings is that sync's error, so syncs never stop each other.
+pub fn read_sync(
     var: impl Fn(&str) -> Option<String>,
-) -> Result<Vec<SyncDefinition>, ConfigError> {
-    let mut syncs = vec![SyncDefinition {
-        name: DEFAULT_SYNC.into(),
-        kv_binding: DEFAULT_BINDING.into(),
-        key_prefix: String::new(),
-        kv_namespace_id: var("KV_NAMESPACE_ID").filter(|v| !v.trim().is_empty()),
-        config: SyncConfig::from_vars(&var)?,
-    }];
-    for (i, entry) in entries(&var)?.iter().enumerate() {
-        let sync = entry_definition(i, entry, &var)?;
-        if syncs.iter().any(|s| s.name == sync.name) {
-            return Err(used_twice(i, &sync.name));
-        }
-        syncs.push(sync);
+    name: &str,
+) -> Result<Option<SyncDefinition>, ConfigError> {
+    if name == DEFAULT_SYNC {
+        return Ok(Some(SyncDefinition {
+            name: DEFAULT_SYNC.into(),
+            kv_binding: DEFAULT_BINDING.into(),
+            key_prefix: String::new(),
+            kv_namespace_id: var("KV_NAMESPACE_ID").filter(|v| !v.trim().is_empty()),
+            config: SyncConfig::from_vars(&var)?,
+        }));
     }
-    Ok(syncs)
+    for (i, entry) in entries(&var)?.iter().enumerate() {
+        if entry.get("name").and_then(Value::as_str) == Some(name) {
+            return entry_definition(i, entry, &var).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// The names of every sync, the default one first, with `SYNCS` checked as

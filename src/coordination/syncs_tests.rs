@@ -1,12 +1,17 @@
 use super::*;
 use std::collections::HashMap;
 
+/// Every sync's definition, as the routes and each coordinator read them.
 fn read(pairs: &[(&str, &str)]) -> Result<Vec<SyncDefinition>, ConfigError> {
     let vars: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    read_syncs(|name| vars.get(name).cloned())
+    let var = |name: &str| vars.get(name).cloned();
+    sync_names(var)?
+        .iter()
+        .map(|name| read_sync(var, name).map(|d| d.expect("a listed sync is found")))
+        .collect()
 }
 
 #[test]
@@ -117,4 +122,21 @@ fn routing_needs_only_the_names_so_a_bad_setting_does_not_hide_status() {
     assert_eq!(e.var, "SYNCS[0] (default).name");
     let nameless = vars(&[("SYNCS", r#"[{"query": "SELECT 1"}]"#)]);
     assert!(sync_names(|n| nameless.get(n).cloned()).is_err());
+}
+
+#[test]
+fn a_bad_setting_is_its_own_syncs_error_and_stops_no_other() {
+    let vars: HashMap<String, String> = [(
+        "SYNCS",
+        r#"[{"name": "ok", "query": "SELECT 1"}, {"name": "bad", "query": "SELECT 1", "interval_seconds": "5m"}]"#,
+    )]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let var = |name: &str| vars.get(name).cloned();
+    assert_eq!(read_sync(var, "default").unwrap().unwrap().name, "default");
+    assert_eq!(read_sync(var, "ok").unwrap().unwrap().name, "ok");
+    let e = read_sync(var, "bad").unwrap_err();
+    assert_eq!(e.var, "SYNCS[1] (bad).interval_seconds");
+    assert_eq!(read_sync(var, "gone").unwrap(), None);
 }

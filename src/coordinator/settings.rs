@@ -6,7 +6,7 @@ use worker::Env;
 
 use crate::bigquery::config::BigQueryConfig;
 use crate::bigquery::credentials::ServiceAccountKey;
-use crate::coordination::syncs::{read_syncs, SyncDefinition, DEFAULT_SYNC};
+use crate::coordination::syncs::{read_sync, sync_names, SyncDefinition, DEFAULT_SYNC};
 use crate::engine::config::{ConfigError, SyncConfig};
 use crate::engine::error::RunError;
 use crate::engine::limits::RunLimits;
@@ -123,9 +123,9 @@ fn bulk_endpoint(
 
 fn parse(env: &Env, name: &str) -> Result<RunSettings, RunError> {
     let var = |var_name: &str| setting(env, var_name);
-    let syncs = read_syncs(var)?;
-    let bulk_syncs = syncs.len();
-    let definition = syncs.into_iter().find(|s| s.name == name).ok_or_else(|| {
+    // Every sync shares the bulk API token, so each takes an even share.
+    let bulk_syncs = sync_names(var)?.len();
+    let definition = read_sync(var, name)?.ok_or_else(|| {
         ConfigError::missing(
             "SYNCS",
             format!("the sync {name:?} is no longer configured; its coordinator idles"),

@@ -79,25 +79,28 @@ test("a default and a companies sync run in parallel into their own namespaces, 
   }
 });
 
-test("a malformed SYNCS is a clear configuration error naming the entry and the field", async () => {
+test("a mistake in one SYNCS entry's settings is that sync's configuration error, naming the entry and the field", async () => {
   const worker = await startWorker({
     vars: { BIGQUERY_API_BASE: emulator.url, SYNCS: JSON.stringify([{ name: "ok", query: "SELECT 1" }, { name: "bad", query: "SELECT 1", interval_seconds: "5m" }]) },
   });
   const named = /SYNCS\[1\] \(bad\)\.interval_seconds = "5m"/;
   try {
-    // The first request that would run a sync is refused with the mistake,
-    const run = await worker.syncNow("?sync=ok");
+    // A run of the sync with the mistake is refused, naming it,
+    const run = await worker.syncNow("?sync=bad");
     assert.equal(run.status, 502);
     assert.match(run.body.error, named);
-    // and /status (of any sync) and /syncs stay readable and say it.
-    const status = await worker.status();
+    // its /status and /syncs stay readable and say it,
+    const status = await worker.status("?sync=bad");
     assert.equal(status.status, 200);
     assert.match(status.body.config_error, named);
     const r = await worker.call("/syncs", { headers: { authorization: `Bearer ${SECRET}` } });
     assert.equal(r.status, 200);
     const listed = await r.json();
     assert.deepEqual(listed.map((s) => s.name), ["default", "ok", "bad"]);
-    assert.ok(listed.every((s) => named.test(s.error)), JSON.stringify(listed));
+    assert.match(listed[2].error, named);
+    // and the other syncs are not stopped by it.
+    assert.equal(listed[0].error, null, JSON.stringify(listed[0]));
+    assert.equal((await worker.status()).body.config_error, null);
   } finally {
     await worker.dispose();
   }
