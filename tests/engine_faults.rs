@@ -20,7 +20,8 @@ use kv_sync::coordination::decide::RunRequest;
 use kv_sync::engine::config::SyncConfig;
 use kv_sync::engine::limits::RunLimits;
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
-use support::fakes::{Faults, Lead};
+use support::fakes::warehouse::Lead;
+use support::fakes::Faults;
 use support::rng::Rng;
 use support::{block_on, World};
 

@@ -10,7 +10,7 @@ use kv_sync::engine::config::SyncConfig;
 use kv_sync::engine::limits::{RunLimits, CLOCK_SKEW};
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
 use serde_json::json;
-use support::fakes::Lead;
+use support::fakes::warehouse::Lead;
 use support::{block_on, World};
 
 const SECOND: Micros = MICROS_PER_SECOND;

@@ -7,7 +7,7 @@ use kv_sync::engine::config::SyncConfig;
 use kv_sync::engine::kv_path::KvPath;
 use kv_sync::engine::limits::RunLimits;
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
-use support::fakes::Lead;
+use support::fakes::warehouse::Lead;
 use support::{block_on, World};
 
 const SECOND: Micros = MICROS_PER_SECOND;

@@ -10,7 +10,7 @@ use kv_sync::engine::limits::RunLimits;
 use kv_sync::engine::run::{Engine, Outcome, Pause, Ports, RunSpec};
 use kv_sync::engine::time::{Micros, MICROS_PER_SECOND};
 use serde_json::json;
-use support::fakes::Lead;
+use support::fakes::warehouse::Lead;
 use support::{block_on, World, QUERY};
 
 const SECOND: Micros = MICROS_PER_SECOND;

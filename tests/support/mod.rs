@@ -26,7 +26,9 @@ use kv_sync::engine::run::{Engine, Outcome, Ports, Report, RunSpec, TimeSpent};
 use kv_sync::engine::time::MICROS_PER_SECOND;
 use kv_sync::store::Store;
 
-use fakes::{FakeClock, FakeKv, FakeWarehouse};
+use fakes::clock::FakeClock;
+use fakes::kv::FakeKv;
+use fakes::warehouse::FakeWarehouse;
 use sqlite::Sqlite;
 
 pub const QUERY: &str = "SELECT * FROM test.source";
