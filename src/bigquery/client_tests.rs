@@ -2,10 +2,8 @@
 //! sleeping moves and scripted answers: what it sends, how long it waits,
 //! when it stops.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-
 use super::*;
+use crate::bigquery::test_keys::{random_bytes, service_account_json};
 use crate::engine::source_query::wrap;
 use crate::runtime::scripted::ScriptedRuntime;
 
@@ -22,14 +20,13 @@ fn config() -> BigQueryConfig {
 }
 
 fn auth(token: Option<&str>) -> ServiceAccountAuth {
-    let pem = format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        STANDARD.encode([7u8; 32])
+    let key = service_account_json(
+        &random_bytes(32),
+        "sync@demo.iam.gserviceaccount.com",
+        "http://token.test/token",
     );
-    let key = serde_json::json!({"client_email": "sync@demo.iam.gserviceaccount.com",
-                                 "private_key": pem, "token_uri": "http://token.test/token"});
     ServiceAccountAuth {
-        key: ServiceAccountKey::parse(&key.to_string()).unwrap(),
+        key: ServiceAccountKey::parse(&key).unwrap(),
         token: token.map(|t| AccessToken {
             token: t.into(),
             expires_at: 3_600 * S,

@@ -1,27 +1,20 @@
 use super::*;
+use crate::bigquery::test_keys::{armour, random_bytes, service_account_json};
 
-/// PEM armour around `bytes` with the given label.
-fn armour(label: &str, bytes: &[u8]) -> String {
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        STANDARD.encode(bytes)
+/// A service-account key around `der`, made at run time.
+fn key_json(der: &[u8]) -> String {
+    service_account_json(
+        der,
+        "sync@proj.iam.gserviceaccount.com",
+        "http://127.0.0.1:1/token",
     )
-}
-
-/// Not a key at all: 32 bytes of 7s in PKCS#8 armour, enough to parse.
-fn key_json() -> String {
-    let pem = armour(PKCS8_LABEL, &[7u8; 32]);
-    json!({
-        "type": "service_account", "client_email": "sync@proj.iam.gserviceaccount.com",
-        "private_key": pem, "token_uri": "http://127.0.0.1:1/token", "project_id": "proj"
-    })
-    .to_string()
 }
 
 #[test]
 fn the_jwt_carries_the_claims_google_checks() {
-    let key = ServiceAccountKey::parse(&key_json()).unwrap();
-    assert_eq!(key.private_key_der().unwrap(), vec![7u8; 32]);
+    let der = random_bytes(32);
+    let key = ServiceAccountKey::parse(&key_json(&der)).unwrap();
+    assert_eq!(key.private_key_der().unwrap(), der);
     let input = key.jwt_signing_input(1_700_000_000 * MICROS_PER_SECOND + 123);
     let (header, claims) = input.split_once('.').unwrap();
     let header: serde_json::Value =
@@ -54,10 +47,10 @@ fn bad_keys_are_auth_errors_that_do_not_quote_the_secret() {
         matches!(&e, WarehouseError::Auth(m) if !m.contains("SECRETSTUFF")),
         "{e:?}"
     );
-    let key = ServiceAccountKey::parse(&key_json()).unwrap();
+    let key = ServiceAccountKey::parse(&key_json(&random_bytes(32))).unwrap();
     assert!(!format!("{key:?}").contains(PKCS8_LABEL));
-    let pkcs1 = json!({"client_email": "x", "private_key": armour("RSA PRIVATE KEY", &[7u8; 32])})
-        .to_string();
+    let pkcs1 = armour("RSA PRIVATE KEY", &random_bytes(32));
+    let pkcs1 = json!({"client_email": "x", "private_key": pkcs1}).to_string();
     let e = ServiceAccountKey::parse(&pkcs1).unwrap_err();
     assert!(
         matches!(&e, WarehouseError::Auth(m) if m.contains("\"RSA PRIVATE KEY\"")),

@@ -10,5 +10,7 @@ pub mod json;
 mod page;
 pub mod retry;
 pub mod row;
+#[cfg(test)]
+pub mod test_keys;
 pub mod typing;
 pub mod wire;
