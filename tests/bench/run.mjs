@@ -66,7 +66,7 @@ async function memoryMarks(emulatorUrl) {
 // D first, on a quiet machine: the stack below keeps both cores busy for a
 // while after each part, and D is a CPU measurement.
 step("D: engine CPU per row…");
-const d = spawnSync("cargo", ["run", "--quiet", "--release", "--example", "engine_per_row"], { cwd: ROOT, encoding: "utf8" });
+const d = spawnSync("cargo", ["run", "--quiet", "--release", "-p", "kv-sync-core", "--example", "engine_per_row"], { cwd: ROOT, encoding: "utf8" });
 const [, perRow, scanUs] = /engine_per_row_us ([\d.]+) json_scan_us ([\d.]+)/.exec(d.stdout) ?? [];
 if (!perRow) throw new Error(`the engine_per_row example failed:\n${d.stderr}`);
 

@@ -1,0 +1,234 @@
+//! Sends the engine's queries to BigQuery's REST API through the runtime,
+//! signed in as a service account when credentials are configured, and
+//! carries out the retry policy of `retry` inside the invocation's budget.
+
+use serde_json::json;
+
+use super::credentials::{
+    jwt, parse_token_response, token_request_body, AccessToken, ServiceAccountKey,
+};
+use super::endpoint::BigQueryConfig;
+use super::retry::{Failure, NextStep, Retries};
+use super::wire::{parse_response, query_request, results_query_string, Call};
+use crate::engine::error::WarehouseError;
+use crate::engine::ports::{JobRef, ResultPage, Warehouse};
+use crate::engine::source_query::SourceQuery;
+use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
+use crate::runtime::url::encode;
+use crate::runtime::{HttpRequest, Method, Runtime};
+
+/// A service account's key and the access token it holds now.
+pub struct ServiceAccountAuth {
+    pub key: ServiceAccountKey,
+    pub token: Option<AccessToken>,
+}
+
+pub struct BigQueryClient<'r, R> {
+    runtime: &'r R,
+    api_base: String,
+    project_id: String,
+    location: String,
+    /// `None` talks to an endpoint without credentials (a local emulator).
+    auth: Option<ServiceAccountAuth>,
+    /// No retry starts a wait that would end after this time.
+    deadline: Micros,
+}
+
+/// A call that failed, with what the answer asked of a retry.
+struct CallError {
+    error: WarehouseError,
+    retry_after: Option<Micros>,
+}
+
+impl From<WarehouseError> for CallError {
+    fn from(error: WarehouseError) -> Self {
+        CallError {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+impl<'r, R: Runtime> BigQueryClient<'r, R> {
+    pub fn new(
+        runtime: &'r R,
+        config: &BigQueryConfig,
+        project_id: &str,
+        auth: Option<ServiceAccountAuth>,
+        deadline: Micros,
+    ) -> Self {
+        BigQueryClient {
+            runtime,
+            api_base: config.api_base.clone(),
+            project_id: project_id.to_string(),
+            location: config.location.clone(),
+            auth,
+            deadline,
+        }
+    }
+
+    /// The token in use now, with the account it belongs to, so the
+    /// coordinator can keep it for the next invocation.
+    pub fn token(&self) -> Option<(&str, &AccessToken)> {
+        let auth = self.auth.as_ref()?;
+        Some((auth.key.client_email.as_str(), auth.token.as_ref()?))
+    }
+
+    fn url(&self, project: &str, tail: &str) -> String {
+        format!(
+            "{}/bigquery/v2/projects/{}/{tail}",
+            self.api_base,
+            encode(project)
+        )
+    }
+
+    /// Signs a JWT with the key and exchanges it for an access token.
+    async fn mint_token(&self, key: &ServiceAccountKey) -> Result<AccessToken, WarehouseError> {
+        let now = self.runtime.now();
+        let input = key.jwt_signing_input(now);
+        let signature = self
+            .runtime
+            .sign_rs256(&key.private_key_der()?, input.as_bytes())
+            .await
+            .map_err(|e| {
+                WarehouseError::Auth(format!("cannot sign with BIGQUERY_CREDENTIALS: {e}"))
+            })?;
+        let body = token_request_body(&jwt(&input, &signature));
+        let answer = self
+            .runtime
+            .send(HttpRequest {
+                method: Method::Post,
+                url: &key.token_uri,
+                headers: &[("Content-Type", "application/x-www-form-urlencoded")],
+                body: Some(&body),
+            })
+            .await
+            .map_err(|e| WarehouseError::Unreachable(e.0))?;
+        let token = parse_token_response(answer.status, &answer.body, now)?;
+        self.runtime.log(
+            &json!({"event": "token_minted", "client_email": key.client_email,
+                                "expires_at": token.expires_at / MICROS_PER_SECOND}),
+        );
+        Ok(token)
+    }
+
+    /// The `Authorization` header, minting a token when none is usable.
+    async fn authorization(&mut self) -> Result<Option<String>, WarehouseError> {
+        let now = self.runtime.now();
+        let Some(auth) = self.auth.as_ref() else {
+            return Ok(None);
+        };
+        let token = match auth.token.as_ref().filter(|t| t.usable(now)) {
+            Some(t) => t.token.clone(),
+            None => {
+                let fresh = self.mint_token(&auth.key).await?;
+                let token = fresh.token.clone();
+                if let Some(auth) = self.auth.as_mut() {
+                    auth.token = Some(fresh);
+                }
+                token
+            }
+        };
+        Ok(Some(format!("Bearer {token}")))
+    }
+
+    async fn send_once(
+        &mut self,
+        call: Call,
+        method: Method,
+        url: &str,
+        body: Option<&str>,
+    ) -> Result<ResultPage, CallError> {
+        let authorization = self.authorization().await?;
+        let mut headers = vec![("Accept", "application/json")];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        if let Some(authorization) = &authorization {
+            headers.push(("Authorization", authorization));
+        }
+        let answer = self
+            .runtime
+            .send(HttpRequest {
+                method,
+                url,
+                headers: &headers,
+                body,
+            })
+            .await
+            .map_err(|e| WarehouseError::Unreachable(e.0))?;
+        parse_response(call, answer.status, &answer.body).map_err(|error| CallError {
+            error,
+            retry_after: answer.retry_after(),
+        })
+    }
+
+    /// Sends with the retry policy of `retry::Retries`.
+    async fn send(
+        &mut self,
+        call: Call,
+        method: Method,
+        url: &str,
+        body: Option<&str>,
+    ) -> Result<ResultPage, WarehouseError> {
+        let mut retries = Retries::new(self.deadline);
+        loop {
+            let used_cached_token = self.auth.as_ref().is_some_and(|a| a.token.is_some());
+            let CallError { error, retry_after } =
+                match self.send_once(call, method, url, body).await {
+                    Ok(page) => return Ok(page),
+                    Err(e) => e,
+                };
+            let failure = Failure {
+                error: &error,
+                used_cached_token,
+                retry_after,
+                now: self.runtime.now(),
+                random: self.runtime.random(),
+            };
+            match retries.after(failure) {
+                NextStep::RenewToken => {
+                    if let Some(auth) = self.auth.as_mut() {
+                        auth.token = None;
+                    }
+                }
+                NextStep::Wait(wait) => {
+                    self.runtime.log(
+                        &json!({"event": "bigquery_retry", "error": error.to_string(),
+                                            "wait_ms": wait / MICROS_PER_MILLI}),
+                    );
+                    self.runtime.sleep(wait).await;
+                }
+                NextStep::GiveUp => return Err(error),
+            }
+        }
+    }
+}
+
+impl<R: Runtime> Warehouse for BigQueryClient<'_, R> {
+    async fn start_query(&mut self, query: &SourceQuery) -> Result<ResultPage, WarehouseError> {
+        let body = query_request(query, &self.location).to_string();
+        let url = self.url(&self.project_id, "queries");
+        self.send(Call::Query, Method::Post, &url, Some(&body))
+            .await
+    }
+
+    async fn read_page(
+        &mut self,
+        job: &JobRef,
+        page_token: Option<&str>,
+        max_rows: u32,
+    ) -> Result<ResultPage, WarehouseError> {
+        let tail = format!(
+            "queries/{}?{}",
+            encode(&job.job_id),
+            results_query_string(job, page_token, max_rows)
+        );
+        let url = self.url(&job.project_id, &tail);
+        self.send(Call::Results, Method::Get, &url, None).await
+    }
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

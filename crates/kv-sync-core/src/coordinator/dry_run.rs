@@ -1,0 +1,114 @@
+//! `POST /sync-kv-now?dry_run=true`: one invocation of the run that would
+//! start now, read and planned by the real engine against the real source,
+//! with KV and the store replaced by stand-ins that only record. Nothing is
+//! written, no cursor moves, no lease is taken (nothing is written that a
+//! lease would guard).
+
+use super::ports::{Alarm, Environment};
+use super::Coordinator;
+use crate::coordinator::policy::decide::start_run;
+use crate::coordinator::policy::reply::Reply;
+use crate::coordinator::policy::status::Trigger;
+use crate::engine::error::StoreError;
+use crate::engine::limits::RunLimits;
+use crate::engine::progress::RunMode;
+use crate::engine::progress::RunProgress;
+use crate::engine::recording::{Plan, PlannedOp, ReadOnlyStore, RecordingKv};
+use crate::engine::run::{Engine, Outcome, Ports, Report};
+use crate::engine::time::{to_rfc3339, Micros};
+use crate::runtime::Runtime;
+use crate::store::sql::Sql;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct DryRunAnswer {
+    success: bool,
+    dry_run: bool,
+    message: String,
+    timestamp: String,
+    /// `false` when the invocation budget ran out before the whole window
+    /// was planned: the plan covers `rows_read` rows.
+    complete: bool,
+    full: bool,
+    reason: Option<String>,
+    since: String,
+    plan: Plan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl DryRunAnswer {
+    fn new(
+        report: &Report,
+        sample: Vec<PlannedOp>,
+        full: bool,
+        reason: Option<String>,
+        since: Micros,
+        now: Micros,
+    ) -> Self {
+        let error = match &report.outcome {
+            Outcome::Failed(e) => Some(e.to_string()),
+            _ => None,
+        };
+        let complete = report.outcome == Outcome::Completed;
+        let plan = Plan::new(&report.progress.counters, sample);
+        let message = match (&error, complete) {
+            (Some(_), _) => "Dry run failed; nothing was written".to_string(),
+            (None, true) => format!("Dry run: {} rows read and planned; nothing was written", plan.rows_read),
+            (None, false) => format!(
+                "Dry run: only the first {} rows were planned within the invocation budget; nothing was written",
+                plan.rows_read
+            ),
+        };
+        DryRunAnswer {
+            success: error.is_none(),
+            dry_run: true,
+            message,
+            timestamp: to_rfc3339(now),
+            complete,
+            full,
+            reason,
+            since: to_rfc3339(since),
+            plan,
+            error,
+        }
+    }
+}
+
+impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
+    pub(super) async fn dry_run(&self, request: RunMode) -> Result<Reply, StoreError> {
+        let now = self.runtime.now();
+        let state = self.store.state()?;
+        let settings = self.settings();
+        let start = start_run(&state, Trigger::Webhook, request, now, settings.sync());
+        let limits = RunLimits::from_config(settings.sync());
+        let mut adapters = match self.connect(now + limits.budget) {
+            Ok(adapters) => adapters,
+            Err(e) => return Ok(Reply::error(502, &e.to_string())),
+        };
+        let real = &self.store;
+        let mut store = ReadOnlyStore::new(&real);
+        let mut kv = RecordingKv::default();
+        let ports = Ports {
+            warehouse: &mut adapters.warehouse,
+            sink: &mut kv,
+            store: &mut store,
+            clock: &self.runtime,
+        };
+        let spec = settings.run_spec(&limits);
+        // Run id 0 is never stored: the plan is kept by no one.
+        let report = Engine::new(ports, spec, 0)
+            .run_invocation(RunProgress::new(0, start.since, start.mode))
+            .await;
+        self.remember_token(&adapters.warehouse);
+        let answer = DryRunAnswer::new(
+            &report,
+            kv.sample,
+            start.mode.full,
+            start.reason,
+            start.since,
+            now,
+        );
+        Ok(Reply::json(if answer.success { 200 } else { 502 }, &answer))
+    }
+}

@@ -1,0 +1,135 @@
+//! One invocation of the active run: take the lease, arm the dead man's
+//! alarm, drive the engine, then carry out how `policy::settle` says it
+//! ends (store, log, alarm, alerts).
+
+use super::connect::Adapters;
+use super::policy::reply::{self, Reply};
+use super::policy::settle::{settle, RunEnd};
+use super::policy::status::RunRecord;
+use super::ports::{Alarm, Environment};
+use super::Coordinator;
+use crate::engine::error::StoreError;
+use crate::engine::limits::RunLimits;
+use crate::engine::progress::RunProgress;
+use crate::engine::run::{Engine, Outcome, Ports, Report, TimeSpent};
+use crate::engine::time::Micros;
+use crate::runtime::Runtime;
+use crate::store::sql::Sql;
+
+/// How an invocation ended, for the webhook's answer.
+pub(super) struct Ended {
+    end: RunEnd,
+    run: RunRecord,
+    at: Micros,
+}
+
+impl Ended {
+    pub(super) fn with_timestamp(&self, timestamp: &str) -> Reply {
+        reply::after_invocation(&self.end, &self.run, self.at, timestamp)
+    }
+}
+
+impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
+    /// Works on run `run_id` for one invocation.
+    pub(super) async fn invoke(&self, run_id: u64) -> Result<Ended, StoreError> {
+        let started = self.runtime.now();
+        let limits = RunLimits::from_config(self.settings().sync());
+        let Ok(lease) = self
+            .store
+            .acquire_lease(run_id, started, limits.lease_ttl)?
+        else {
+            return Ok(Ended {
+                end: RunEnd::LeaseLost,
+                run: self.store.run(run_id)?,
+                at: started,
+            });
+        };
+        // The dead man's switch: if this invocation dies, the alarm takes
+        // the run over once the lease lapses.
+        self.arm(lease.expires_at).await?;
+        let progress = self.store.progress(run_id)?;
+        let report = match self.connect(started + limits.budget) {
+            Ok(mut adapters) => {
+                self.run_engine(&mut adapters, &limits, lease.fence, progress)
+                    .await
+            }
+            Err(error) => Report {
+                progress: RunProgress {
+                    invocations: progress.invocations + 1,
+                    ..progress
+                },
+                outcome: Outcome::Failed(error),
+                time_spent: TimeSpent::default(),
+                read_ahead: None,
+            },
+        };
+        self.carry_out(report, lease.fence, started).await
+    }
+
+    async fn run_engine(
+        &self,
+        adapters: &mut Adapters<'_, R, E::Namespace>,
+        limits: &RunLimits,
+        fence: u64,
+        progress: RunProgress,
+    ) -> Report {
+        if progress.invocations > 0 {
+            self.runtime.log(
+                &serde_json::json!({"event": "run_continued", "run": progress.run_id,
+                "invocation": progress.invocations + 1, "rows_read": progress.counters.rows_read,
+                "total_rows": progress.total_rows}),
+            );
+        }
+        let settings = self.settings();
+        let mut store = &self.store;
+        let ports = Ports {
+            warehouse: &mut adapters.warehouse,
+            sink: &mut adapters.sink,
+            store: &mut store,
+            clock: &self.runtime,
+        };
+        let spec = settings.run_spec(limits);
+        let mut report = Engine::new(ports, spec, fence)
+            .with_read_ahead(self.read_ahead.take())
+            .run_invocation(progress)
+            .await;
+        self.remember_token(&adapters.warehouse);
+        self.save_bulk_budget();
+        self.read_ahead.replace(report.read_ahead.take());
+        report
+    }
+
+    /// Stores, logs and arms what the settlement of `report` says.
+    async fn carry_out(
+        &self,
+        report: Report,
+        fence: u64,
+        started: Micros,
+    ) -> Result<Ended, StoreError> {
+        let state = self.store.state()?;
+        let now = self.runtime.now();
+        let settlement = settle(
+            &report.outcome,
+            &report.progress,
+            &state,
+            now,
+            self.settings().sync(),
+        );
+        let progress = &report.progress;
+        self.store.record_end(fence, progress, &settlement, now)?;
+        let run = self.store.run(progress.run_id)?;
+        let time = reply::TimeLog::new(now - started, &report.time_spent);
+        let mut line = reply::log_line(&settlement.end, &run, settlement.wake_at, now, time);
+        line.wasm_memory_bytes = self.runtime.memory_bytes();
+        self.runtime.log(&line);
+        if let Some(at) = settlement.wake_at {
+            self.arm(at).await?;
+        }
+        self.alert_after_run(&settlement.end, &run).await;
+        Ok(Ended {
+            end: settlement.end,
+            run,
+            at: now,
+        })
+    }
+}

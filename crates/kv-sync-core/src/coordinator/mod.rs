@@ -1,0 +1,187 @@
+//! The sync coordinator: the one object per sync that owns the cursor, the
+//! run lease and the alarm. It reads its state from the store, asks
+//! `policy` what to do, and does it (store, alarm, log, answer); every path
+//! leaves an alarm armed.
+//!
+//! It is generic over its ports — the storage (`Sql` plus an `Alarm`), the
+//! `Runtime` and the `Environment` (vars, secrets, KV namespaces) — so the
+//! very code the Durable Object runs is driven by host tests with SQLite, a
+//! scripted runtime and an in-memory KV. The Workers shell only forwards
+//! `fetch` and `alarm` here.
+
+mod alert_delivery;
+mod connect;
+mod dry_run;
+mod invocation;
+pub mod policy;
+pub mod ports;
+mod status_report;
+mod triggers;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::json;
+
+use crate::bigquery::credentials::AccessToken;
+use crate::engine::error::StoreError;
+use crate::engine::read_ahead::ReadAhead;
+use crate::engine::time::{to_rfc3339, Micros};
+use crate::kv::bulk_wire::RequestBudget;
+use crate::runtime::Runtime;
+use crate::settings::deployment::Settings;
+use crate::settings::syncs::DEFAULT_SYNC;
+use crate::store::sql::Sql;
+use crate::store::Store;
+use policy::decide::watchdog;
+use policy::params::SyncParams;
+use policy::reply::Reply;
+use ports::{Alarm, Environment};
+
+/// The header that tells a coordinator which sync it serves: set by the
+/// Worker's routes on every request, remembered for the alarms.
+pub const SYNC_HEADER: &str = "X-KV-Sync-Name";
+
+/// A request the Worker's routes forwarded, after auth and checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// `/sync`, `/status` or `/ensure-alarm`.
+    pub path: String,
+    /// The query's pairs, decoded.
+    pub query: Vec<(String, String)>,
+    /// The sync named by `SYNC_HEADER`.
+    pub sync: Option<String>,
+}
+
+pub struct Coordinator<S, R, E> {
+    store: Store<S>,
+    runtime: R,
+    env: E,
+    /// Set when the schema could not be migrated: every request reports it.
+    broken: Option<String>,
+    /// The BigQuery access token last used, with its service account.
+    token: RefCell<Option<(String, AccessToken)>>,
+    /// The sync's configuration, read once its name is known: vars and
+    /// secrets are fixed for an object's lifetime. A bad one is reported by
+    /// every run until it is fixed.
+    settings: RefCell<Rc<Settings>>,
+    /// The KV bulk API token's request budget, across invocations.
+    bulk_budget: Rc<RefCell<RequestBudget>>,
+    /// The next result page, read while the last invocation wrote.
+    read_ahead: RefCell<Option<ReadAhead>>,
+}
+
+impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
+    /// The coordinator of a freshly started object: migrates the schema and
+    /// reads the settings of the sync it serves (an alarm carries no
+    /// request, so the object remembers its sync).
+    pub fn new(storage: S, runtime: R, env: E) -> Self {
+        let store = Store::new(storage);
+        let broken = store
+            .migrate(runtime.now())
+            .err()
+            .map(|e| format!("schema migration failed: {e}"));
+        if let Some(b) = &broken {
+            runtime.log(&json!({"event": "migration_failed", "error": b}));
+        }
+        let name = store
+            .sync_name()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| DEFAULT_SYNC.into());
+        let settings = RefCell::new(Rc::new(Settings::read(&env, &name)));
+        Coordinator {
+            store,
+            runtime,
+            env,
+            broken,
+            token: RefCell::new(None),
+            settings,
+            bulk_budget: Rc::default(),
+            read_ahead: RefCell::new(None),
+        }
+    }
+
+    /// The store, for the shell's and the tests' inspection.
+    pub fn store(&self) -> &Store<S> {
+        &self.store
+    }
+
+    pub fn runtime(&self) -> &R {
+        &self.runtime
+    }
+
+    /// Answers a forwarded request. A storage failure is returned as an
+    /// error: the platform answers 500 and nothing half-done is reported.
+    pub async fn fetch(&self, request: Request) -> Result<Reply, StoreError> {
+        if let Some(b) = &self.broken {
+            return Ok(Reply::error(500, b));
+        }
+        if let Some(name) = &request.sync {
+            self.adopt_name(name)?;
+        }
+        // Any request is a chance to repair a lost alarm (and a fresh
+        // object gets its first one here).
+        self.ensure_alarm().await?;
+        match request.path.as_str() {
+            "/sync" => {
+                let pairs = request.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                match SyncParams::read(pairs) {
+                    Ok(params) if params.dry_run => self.dry_run(params.mode).await,
+                    Ok(params) => self.sync_now(params.wait, params.mode).await,
+                    Err(e) => Ok(Reply::error(400, &e.to_string())),
+                }
+            }
+            "/status" => self.status().await,
+            "/ensure-alarm" => Ok(Reply::json(
+                200,
+                &json!({"success": true, "next_alarm_at": self.store.sql().alarm_at().await?.map(to_rfc3339)}),
+            )),
+            _ => Ok(Reply::error(404, "no such coordinator route")),
+        }
+    }
+
+    /// The alarm fired. Whatever happened, the object is never left without
+    /// an alarm; only a failure to arm one is returned (the platform then
+    /// retries the alarm).
+    pub async fn alarm(&self) -> Result<(), StoreError> {
+        if let Err(e) = self.on_alarm().await {
+            self.runtime
+                .log(&json!({"event": "alarm_error", "error": e.to_string()}));
+        }
+        self.ensure_alarm().await
+    }
+
+    /// The sync's settings as they stand (a shared handle, so no borrow is
+    /// held across an await).
+    fn settings(&self) -> Rc<Settings> {
+        self.settings.borrow().clone()
+    }
+
+    /// Learns which sync this object serves, from the first request that
+    /// says so, and keeps it for the alarms.
+    fn adopt_name(&self, name: &str) -> Result<(), StoreError> {
+        if self.settings.borrow().name == name {
+            return Ok(());
+        }
+        self.store.set_sync_name(name)?;
+        *self.settings.borrow_mut() = Rc::new(Settings::read(&self.env, name));
+        Ok(())
+    }
+
+    async fn arm(&self, at: Micros) -> Result<(), StoreError> {
+        self.store.sql().set_alarm(at).await
+    }
+
+    /// Arms the alarm if none is set.
+    async fn ensure_alarm(&self) -> Result<(), StoreError> {
+        if self.store.sql().alarm_at().await?.is_some() {
+            return Ok(());
+        }
+        let state = self.store.state()?;
+        let at = watchdog(&state, self.runtime.now(), self.settings().sync());
+        self.runtime
+            .log(&json!({"event": "alarm_rearmed", "at": to_rfc3339(at)}));
+        self.arm(at).await
+    }
+}

@@ -1,0 +1,178 @@
+//! Alerts: what to tell a person, and when. Once per episode: a sync that
+//! keeps failing raises `failing` once (after `ALERT_AFTER_FAILURES` runs in
+//! a row) and `recovered` once when a run completes again; `stale` once
+//! while KV lags BigQuery by more than `ALERT_STALENESS_SECONDS`;
+//! `reconcile_refused` once while full runs hold deletions back.
+//!
+//! A message names the sync, the run and the error's class, never an error's
+//! text (it may quote data), a secret or a row value. The JSON is Slack's
+//! incoming-webhook shape (`text`) with the facts beside it for machines.
+
+use serde::Serialize;
+
+use super::settle::RunEnd;
+use super::status::RunRecord;
+use super::sync_state::AlertFlags;
+use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
+use crate::settings::SyncConfig;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEvent {
+    Failing,
+    Recovered,
+    Stale,
+    ReconcileRefused,
+}
+
+/// The machine-readable part of an alert.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertFacts {
+    pub event: AlertEvent,
+    pub sync: String,
+    pub run: Option<u64>,
+    /// The error's class (`invalidQuery`, `kvUnavailable`, …), never its text.
+    pub error: Option<String>,
+    pub staleness_seconds: Option<f64>,
+}
+
+/// One alert, as posted to `ALERT_WEBHOOK_URL`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    pub text: String,
+    pub kv_sync: AlertFacts,
+}
+
+/// "10:05 UTC on 2026-11-29".
+fn when(at: Micros) -> String {
+    let text = to_rfc3339(at);
+    format!("{} UTC on {}", &text[11..16], &text[..10])
+}
+
+fn staleness(last_success_at: Option<Micros>, now: Micros) -> Option<f64> {
+    last_success_at.map(|at| ((now - at) as f64 / MICROS_PER_SECOND as f64).max(0.0))
+}
+
+/// Where an alert is raised: the sync, its freshness, the time.
+#[derive(Clone, Copy, Debug)]
+pub struct AlertContext<'a> {
+    pub sync: &'a str,
+    /// As it stands after the run, if any.
+    pub last_success_at: Option<Micros>,
+    pub now: Micros,
+}
+
+impl AlertContext<'_> {
+    fn alert(&self, event: AlertEvent, run: Option<u64>, text: String) -> Alert {
+        Alert {
+            text,
+            kv_sync: AlertFacts {
+                event,
+                sync: self.sync.to_string(),
+                run,
+                error: None,
+                staleness_seconds: staleness(self.last_success_at, self.now),
+            },
+        }
+    }
+}
+
+/// The alerts an invocation that ended with `end` raises, and the flags
+/// after it.
+pub fn after_run(
+    flags: AlertFlags,
+    end: &RunEnd,
+    run: &RunRecord,
+    context: AlertContext<'_>,
+    config: &SyncConfig,
+) -> (Vec<Alert>, AlertFlags) {
+    let AlertContext {
+        sync,
+        last_success_at,
+        ..
+    } = context;
+    let mut flags = flags;
+    let mut alerts = Vec::new();
+    match end {
+        RunEnd::Failed {
+            error,
+            consecutive_failures,
+        } if *consecutive_failures >= config.alert_after_failures && !flags.failing => {
+            flags.failing = true;
+            let class = error.split(':').next().unwrap_or(error).trim().to_string();
+            let since = last_success_at.map_or("KV has not been synced yet".into(), |at| {
+                format!("KV still holds what BigQuery held at {}", when(at))
+            });
+            let mut failing = context.alert(
+                AlertEvent::Failing,
+                Some(run.id),
+                format!("kv-sync ({sync}) is failing: {consecutive_failures} runs in a row failed, the last with {class}. {since}; /status has the details."),
+            );
+            failing.kv_sync.error = Some(class);
+            alerts.push(failing);
+        }
+        RunEnd::Completed(_) => {
+            if flags.failing {
+                flags.failing = false;
+                let text = format!(
+                    "kv-sync ({sync}) recovered: run {} completed; KV matches BigQuery as of {}.",
+                    run.id,
+                    last_success_at.map_or("now".into(), when)
+                );
+                alerts.push(context.alert(AlertEvent::Recovered, Some(run.id), text));
+            }
+            flags.stale = false;
+            let refused = run.full && run.warning.is_some();
+            if refused && !flags.reconcile {
+                let text = format!(
+                    "kv-sync ({sync}) held back deletions: full run {} deleted nothing from KV; its warning in /status says why and how to go on.",
+                    run.id
+                );
+                alerts.push(context.alert(AlertEvent::ReconcileRefused, Some(run.id), text));
+            }
+            if run.full {
+                flags.reconcile = refused;
+            }
+        }
+        _ => {}
+    }
+    (alerts, flags)
+}
+
+/// A `stale` alert when KV has lagged BigQuery for too long (checked on
+/// every alarm, running or not), and the flags after it.
+pub fn stale(
+    flags: AlertFlags,
+    context: AlertContext<'_>,
+    config: &SyncConfig,
+) -> (Option<Alert>, AlertFlags) {
+    let AlertContext {
+        sync,
+        last_success_at,
+        now,
+    } = context;
+    let Some(lag) = staleness(last_success_at, now) else {
+        return (None, flags);
+    };
+    if flags.stale || lag <= config.alert_staleness_seconds as f64 {
+        return (None, flags);
+    }
+    let minutes = (lag / 60.0).round();
+    let at = last_success_at.map(when).unwrap_or_default();
+    let stale = context.alert(
+        AlertEvent::Stale,
+        None,
+        format!("kv-sync ({sync}) is stale: KV has not caught up with BigQuery for {minutes} minutes; it matches BigQuery as of {at}."),
+    );
+    (
+        Some(stale),
+        AlertFlags {
+            stale: true,
+            ..flags
+        },
+    )
+}
+
+#[cfg(test)]
+#[path = "alerting_tests.rs"]
+mod tests;

@@ -1,0 +1,188 @@
+//! What the coordinator does when it is woken or asked: continue the run in
+//! progress, wait for another invocation's lease, or start a run, and what
+//! that run reads (from the cursor, or the whole source) and why.
+
+use super::status::Trigger;
+use super::sync_state::SyncState;
+use crate::engine::limits::CLOCK_SKEW;
+use crate::engine::progress::RunMode;
+use crate::engine::record::ContentHash;
+use crate::engine::time::{Micros, BEGINNING_OF_TIME, MICROS_PER_SECOND};
+use crate::settings::SyncConfig;
+
+/// A run to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunStart {
+    pub trigger: Trigger,
+    /// The window's lower bound: the run reads `updated_at >= since`.
+    pub since: Micros,
+    pub mode: RunMode,
+    /// Why the run reads the whole source, in words.
+    pub reason: Option<String>,
+    /// The run is the queued follow-up: recording its start empties the
+    /// queue in the same transaction, so the ask is never lost.
+    pub follow_up: bool,
+}
+
+/// What an alarm does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlarmAction {
+    /// Nothing is due yet (an alarm set early, e.g. by the watchdog): sleep
+    /// until the scheduled run.
+    Sleep {
+        until: Micros,
+    },
+    /// Another invocation works on the run; look again when its lease would
+    /// lapse, in case it died.
+    WaitForLease {
+        until: Micros,
+    },
+    /// Work on the run in progress.
+    Continue {
+        run_id: u64,
+    },
+    Start(RunStart),
+}
+
+/// What `POST /sync-kv-now` does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookAction {
+    /// A run is in progress: one follow-up starts right after it.
+    Queue(RunMode),
+    Start(RunStart),
+}
+
+fn seconds(s: u64) -> Micros {
+    Micros::try_from(s).unwrap_or(Micros::MAX / 4) * MICROS_PER_SECOND
+}
+
+/// The digest of a source query, as stored to tell when it changed.
+pub fn query_digest(query: &str) -> String {
+    ContentHash::of(query.trim().as_bytes()).to_hex()
+}
+
+/// Why the next run must read the whole source, if it must: the first sync,
+/// a changed query or result, the schedule of full runs, or a KV TTL whose
+/// values need refreshing.
+pub fn full_read_due(state: &SyncState, now: Micros, config: &SyncConfig) -> Option<String> {
+    let Some(last) = state.last_full_read_at else {
+        return Some(
+            "first full read: every key is read, and keys no longer in the source are deleted"
+                .into(),
+        );
+    };
+    if state
+        .query_digest
+        .as_ref()
+        .is_some_and(|d| *d != query_digest(&config.query))
+    {
+        return Some("SYNC_QUERY changed: rows it now selects may be older than the cursor".into());
+    }
+    if let Some(reason) = &state.full_read_reason {
+        return Some(reason.clone());
+    }
+    let every = config.full_sync_interval_seconds;
+    if every > 0 && now - last >= seconds(every) {
+        return Some(format!(
+            "scheduled full read (FULL_SYNC_INTERVAL_SECONDS = {every})"
+        ));
+    }
+    let ttl = config.kv_expiration_ttl_seconds;
+    if ttl > 0 && now - last >= seconds(ttl) / 2 {
+        return Some(format!(
+            "KV values expire after {ttl} s: a full read every half of that rewrites the older ones"
+        ));
+    }
+    None
+}
+
+/// The start of a run: from the cursor minus the lookback, or from the
+/// beginning when the run reads the whole source. A cursor a future-stamped
+/// row carried ahead of the clock counts as the present.
+pub fn start_run(
+    state: &SyncState,
+    trigger: Trigger,
+    request: RunMode,
+    now: Micros,
+    config: &SyncConfig,
+) -> RunStart {
+    let asked = request.full || request.rewrite;
+    let reason = if asked {
+        Some(if request.rewrite {
+            "asked for: a full read that rewrites every value".to_string()
+        } else {
+            "asked for: a full read".to_string()
+        })
+    } else {
+        full_read_due(state, now, config)
+    };
+    let full = reason.is_some();
+    let since = match (&state.cursor, full) {
+        (Some(c), false) => c.updated_at.min(now + CLOCK_SKEW) - seconds(config.lookback_seconds),
+        _ => BEGINNING_OF_TIME,
+    };
+    RunStart {
+        trigger: if asked { Trigger::Full } else { trigger },
+        since,
+        mode: RunMode {
+            full,
+            rewrite: request.rewrite,
+            allow_mass_delete: request.allow_mass_delete,
+        },
+        reason,
+        follow_up: false,
+    }
+}
+
+/// What an alarm at `now` does.
+pub fn on_alarm(state: &SyncState, now: Micros, config: &SyncConfig) -> AlarmAction {
+    if let Some(run_id) = state.active_run {
+        return match state.lease.filter(|l| l.is_live(now)) {
+            Some(lease) => AlarmAction::WaitForLease {
+                until: lease.expires_at,
+            },
+            None => AlarmAction::Continue { run_id },
+        };
+    }
+    let (trigger, request) = match state.follow_up {
+        Some(request) => (Trigger::Webhook, request),
+        None => match state.next_sync_at.filter(|at| now < *at) {
+            Some(until) => return AlarmAction::Sleep { until },
+            None => (Trigger::Alarm, RunMode::default()),
+        },
+    };
+    AlarmAction::Start(RunStart {
+        follow_up: state.follow_up.is_some(),
+        ..start_run(state, trigger, request, now, config)
+    })
+}
+
+/// What a webhook asking for `request` does.
+pub fn on_webhook(
+    state: &SyncState,
+    request: RunMode,
+    now: Micros,
+    config: &SyncConfig,
+) -> WebhookAction {
+    if state.active_run.is_some() {
+        let queued = state.follow_up.unwrap_or_default();
+        return WebhookAction::Queue(queued.merge(request));
+    }
+    WebhookAction::Start(start_run(state, Trigger::Webhook, request, now, config))
+}
+
+/// When an alarm must fire if none is set (a lost alarm, a fresh object):
+/// at once for a run in progress (it was interrupted), else one interval out.
+pub fn watchdog(state: &SyncState, now: Micros, config: &SyncConfig) -> Micros {
+    if state.active_run.is_some() {
+        now
+    } else {
+        state
+            .next_sync_at
+            .unwrap_or(now + seconds(config.interval_seconds))
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

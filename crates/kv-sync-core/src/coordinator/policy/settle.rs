@@ -1,0 +1,130 @@
+//! How an invocation settles: what becomes of the run and when the
+//! coordinator wakes next.
+//!
+//! Every path leaves an alarm armed: at once when a run continues or a
+//! follow-up waits, after a backoff when a run failed (10 s doubling, capped
+//! at the interval), and one interval after a run completed. The interval
+//! counts from the end of a run, so a slow run never stacks up behind itself.
+
+use super::decide::query_digest;
+use super::sync_state::SyncState;
+use crate::coordinator::policy::schedule::backoff;
+use crate::engine::error::Retry;
+use crate::engine::progress::RunProgress;
+use crate::engine::run::{Outcome, Pause};
+use crate::engine::time::{Micros, MICROS_PER_SECOND};
+use crate::settings::SyncConfig;
+
+/// What becomes of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    Completed(Completion),
+    /// The run goes on in the next invocation.
+    Paused(Pause),
+    /// The run ends failed; the streak of failures includes it.
+    Failed {
+        error: String,
+        consecutive_failures: u32,
+    },
+    /// Another invocation took the lease: this one stops without storing
+    /// anything more (its holder arms the alarm).
+    LeaseLost,
+}
+
+/// What a completed run teaches the coordinator about its source.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Completion {
+    /// When the run's query began (KV holds at least what the source held
+    /// then), if it ran one.
+    pub success_at: Option<Micros>,
+    /// The digest of the result's columns the run saw.
+    pub schema_digest: Option<String>,
+    /// After a full read: the digest of the query it read with.
+    pub query_digest: Option<String>,
+    /// Why the next run must read the whole source (the result's columns
+    /// changed), or `None` when nothing asks for it (any earlier reason is
+    /// settled by a full read).
+    pub full_read_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub end: RunEnd,
+    pub wake_at: Option<Micros>,
+}
+
+fn interval(config: &SyncConfig) -> Micros {
+    Micros::try_from(config.interval_seconds).unwrap_or(Micros::MAX / 4) * MICROS_PER_SECOND
+}
+
+/// Settles an invocation of the run at `progress` that ended with
+/// `outcome`. `state` is the sync's state as stored now (a webhook may have
+/// queued a follow-up meanwhile).
+pub fn settle(
+    outcome: &Outcome,
+    progress: &RunProgress,
+    state: &SyncState,
+    now: Micros,
+    config: &SyncConfig,
+) -> Settlement {
+    match outcome {
+        Outcome::Completed => Settlement {
+            end: RunEnd::Completed(completion(progress, state, config)),
+            wake_at: Some(if state.follow_up.is_some() {
+                now
+            } else {
+                now + interval(config)
+            }),
+        },
+        Outcome::Paused(pause) => Settlement {
+            end: RunEnd::Paused(*pause),
+            wake_at: Some(now),
+        },
+        Outcome::Failed(e) if e.retry() == Retry::Never => Settlement {
+            end: RunEnd::LeaseLost,
+            wake_at: None,
+        },
+        Outcome::Failed(e) => fail(e.to_string(), state, now, config),
+    }
+}
+
+/// What the completed run at `progress` says about the source: a change of
+/// the result's columns since the last run asks for a full read (values of
+/// unchanged rows still have the old shape); a full read settles that, and
+/// records the query it read with.
+fn completion(progress: &RunProgress, state: &SyncState, config: &SyncConfig) -> Completion {
+    let columns_changed = matches!(
+        (&state.schema_digest, &progress.schema),
+        (Some(before), Some(now)) if before != now
+    );
+    let full_read_reason = if progress.mode.full {
+        None
+    } else if columns_changed {
+        Some("the result's columns (names or types) changed since the last run".to_string())
+    } else {
+        state.full_read_reason.clone()
+    };
+    Completion {
+        success_at: progress.query_started_at,
+        schema_digest: progress.schema.clone(),
+        query_digest: progress.mode.full.then(|| query_digest(&config.query)),
+        full_read_reason,
+    }
+}
+
+/// Settles a run that failed with `error` (also one that could not start
+/// its invocation, e.g. for a configuration error).
+pub fn fail(error: String, state: &SyncState, now: Micros, config: &SyncConfig) -> Settlement {
+    let consecutive_failures = state.consecutive_failures.saturating_add(1);
+    Settlement {
+        wake_at: Some(now + backoff(consecutive_failures, interval(config))),
+        end: RunEnd::Failed {
+            error,
+            consecutive_failures,
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "settle_tests.rs"]
+mod tests;

@@ -1,0 +1,51 @@
+//! What the coordinator knows between invocations, as its decisions need it.
+
+use crate::coordinator::policy::lease::RunLease;
+use crate::coordinator::policy::status::Totals;
+use crate::engine::cursor::Cursor;
+use crate::engine::progress::RunMode;
+use crate::engine::time::Micros;
+
+/// One sync's durable state: the cursor, the run in progress, the lease, the
+/// follow-up queue and the failure streak.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncState {
+    pub cursor: Option<Cursor>,
+    /// The run being worked on, across invocations.
+    pub active_run: Option<u64>,
+    /// The lease as last stored, live or lapsed (its fence still counts).
+    pub lease: Option<RunLease>,
+    /// A run asked for while another worked: it starts right after. Any
+    /// number of asks coalesce into one.
+    pub follow_up: Option<RunMode>,
+    /// Failed runs since the last completed one.
+    pub consecutive_failures: u32,
+    pub totals: Totals,
+    /// When the last completed full read began.
+    pub last_full_read_at: Option<Micros>,
+    /// Quarantined rows: those listed, and older ones pruned from the list.
+    pub failed_listed: u64,
+    pub failed_pruned: u64,
+    /// When the last completed run's query began: KV holds at least what
+    /// the source held then.
+    pub last_success_at: Option<Micros>,
+    /// When the next run is scheduled (none while one works).
+    pub next_sync_at: Option<Micros>,
+    /// The digest of the query at the last completed full read, and of the
+    /// result's columns at the last completed run.
+    pub query_digest: Option<String>,
+    pub schema_digest: Option<String>,
+    /// Why the next run must read the whole source, when something said so
+    /// (the result's columns changed).
+    pub full_read_reason: Option<String>,
+    /// Which alert episodes were alerted (once per episode).
+    pub alerted: AlertFlags,
+}
+
+/// The alert episodes under way that were alerted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AlertFlags {
+    pub failing: bool,
+    pub stale: bool,
+    pub reconcile: bool,
+}

@@ -1,0 +1,23 @@
+//! The sync engine: plain Rust, no Workers types, no warehouse wire format;
+//! tested on the host.
+//!
+//! It reads the source through `Warehouse`, writes through `KvSink`, keeps
+//! its progress in a `StateStore` and tells time with a `Clock` (see
+//! `ports`). The coordinator (`crate::coordinator`, following the decisions
+//! of `crate::coordinator::policy`) drives it one invocation at a time.
+
+pub mod acknowledge;
+pub mod cursor;
+pub mod error;
+pub mod excerpt;
+pub mod kv_path;
+pub mod limits;
+pub mod plan;
+pub mod ports;
+pub mod progress;
+pub mod read_ahead;
+pub mod record;
+pub mod recording;
+pub mod run;
+pub mod source_query;
+pub mod time;

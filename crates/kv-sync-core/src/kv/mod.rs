@@ -1,0 +1,10 @@
+//! Workers KV writers behind the engine's `KvSink`: a binding (one
+//! operation per key, bounded concurrency), the bulk REST API (up to 10,000
+//! pairs a request), and the sink that holds both and takes the path each
+//! run chooses.
+
+pub mod binding;
+pub mod binding_errors;
+pub mod bulk;
+pub mod bulk_wire;
+pub mod path_sink;

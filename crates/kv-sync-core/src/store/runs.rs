@@ -1,0 +1,293 @@
+//! The `runs` table: run history, and the active run's checkpoint (its
+//! `RunProgress` as JSON, written with its counters).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::sql::{FromSql, Sql, SqlRow, SqlValue, ToSql};
+use super::{Store, RUNS_KEPT};
+use crate::coordinator::policy::decide::RunStart;
+use crate::coordinator::policy::settle::{Completion, RunEnd, Settlement};
+use crate::coordinator::policy::status::{RunRecord, RunStatus, Trigger};
+use crate::engine::error::StoreError;
+use crate::engine::kv_path::KvPath;
+use crate::engine::progress::{RunCounters, RunProgress};
+use crate::engine::time::Micros;
+use crate::params;
+
+const RUN_COLUMNS: &str =
+    "id, trigger, status, started_at, finished_at, invocations, bigquery_jobs, \
+     total_rows, rows_read, rows_written, rows_deleted, rows_unchanged, rows_failed, error, rows_orphaned, \
+     warning, full, reason, kv_path, kv_path_reason";
+
+/// The enum's serde name (`"alarm"`, `"completed"`, …) as text.
+fn enum_to_sql<T: Serialize>(value: &T) -> SqlValue {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => SqlValue::Text(s),
+        _ => SqlValue::Null,
+    }
+}
+
+fn enum_from_sql<T: DeserializeOwned>(value: &SqlValue) -> Result<T, String> {
+    let text = String::from_sql(value)?;
+    serde_json::from_value(serde_json::Value::String(text.clone()))
+        .map_err(|_| format!("unknown value {text:?}"))
+}
+
+impl ToSql for Trigger {
+    fn to_sql(&self) -> SqlValue {
+        enum_to_sql(self)
+    }
+}
+
+impl FromSql for Trigger {
+    fn from_sql(value: &SqlValue) -> Result<Self, String> {
+        enum_from_sql(value)
+    }
+}
+
+impl ToSql for RunStatus {
+    fn to_sql(&self) -> SqlValue {
+        enum_to_sql(self)
+    }
+}
+
+impl FromSql for RunStatus {
+    fn from_sql(value: &SqlValue) -> Result<Self, String> {
+        enum_from_sql(value)
+    }
+}
+
+impl ToSql for KvPath {
+    fn to_sql(&self) -> SqlValue {
+        enum_to_sql(self)
+    }
+}
+
+impl FromSql for KvPath {
+    fn from_sql(value: &SqlValue) -> Result<Self, String> {
+        enum_from_sql(value)
+    }
+}
+
+fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        trigger: row.get(1)?,
+        status: row.get(2)?,
+        started_at: row.get(3)?,
+        finished_at: row.get(4)?,
+        invocations: row.get(5)?,
+        bigquery_jobs: row.get(6)?,
+        total_rows: row.get(7)?,
+        counters: RunCounters {
+            rows_read: row.get(8)?,
+            rows_written: row.get(9)?,
+            rows_deleted: row.get(10)?,
+            rows_unchanged: row.get(11)?,
+            rows_failed: row.get(12)?,
+            rows_orphaned: row.get(14)?,
+        },
+        error: row.get(13)?,
+        warning: row.get(15)?,
+        full: row.get(16)?,
+        reason: row.get(17)?,
+        kv_path: row.get(18)?,
+        kv_path_reason: row.get(19)?,
+    })
+}
+
+fn to_json(progress: &RunProgress) -> Result<String, StoreError> {
+    serde_json::to_string(progress).map_err(|e| StoreError::Storage(e.to_string()))
+}
+
+impl<S: Sql> Store<S> {
+    /// Records a new active run and returns its starting progress.
+    pub fn create_run(&self, start: &RunStart, now: Micros) -> Result<RunProgress, StoreError> {
+        self.sql.transaction(|| {
+            self.sql.execute(
+                "INSERT INTO runs (trigger, status, started_at, full, reason) VALUES (?, ?, ?, ?, ?)",
+                params![start.trigger, RunStatus::Running, now, start.mode.full, start.reason],
+            )?;
+            let id: u64 = self
+                .sql
+                .query("SELECT last_insert_rowid()", &[])?
+                .first()
+                .ok_or_else(|| StoreError::Storage("the new run got no id".into()))?
+                .get(0)?;
+            let progress = RunProgress::new(id, start.since, start.mode);
+            self.sql.execute(
+                "UPDATE runs SET checkpoint = ? WHERE id = ?",
+                params![to_json(&progress)?, id],
+            )?;
+            // A full read settles which failed rows still fail; what is
+            // pruned meanwhile is told apart from what was pruned before.
+            self.sql.execute(
+                "UPDATE sync_state SET active_run_id = ?1, next_sync_at = NULL,
+                   failed_pruned_mark = CASE WHEN ?2 THEN failed_pruned ELSE failed_pruned_mark END WHERE id = 1",
+                params![id, start.mode.full],
+            )?;
+            if start.follow_up {
+                self.clear_follow_up()?;
+            }
+            Ok(progress)
+        })
+    }
+
+    pub fn progress(&self, run_id: u64) -> Result<RunProgress, StoreError> {
+        let rows = self
+            .sql
+            .query("SELECT checkpoint FROM runs WHERE id = ?", params![run_id])?;
+        let text: Option<String> = rows.first().map(|r| r.get(0)).transpose()?.flatten();
+        let text =
+            text.ok_or_else(|| StoreError::Storage(format!("run {run_id} has no checkpoint")))?;
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::Storage(format!("run {run_id} checkpoint: {e}")))
+    }
+
+    pub fn run(&self, run_id: u64) -> Result<RunRecord, StoreError> {
+        let rows = self.sql.query(
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"),
+            params![run_id],
+        )?;
+        read_run(
+            rows.first()
+                .ok_or_else(|| StoreError::Storage(format!("run {run_id} is not recorded")))?,
+        )
+    }
+
+    /// The newest runs, newest first.
+    pub fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        self.sql
+            .query(
+                &format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?"),
+                params![limit],
+            )?
+            .iter()
+            .map(read_run)
+            .collect()
+    }
+
+    pub(super) fn write_progress(&self, p: &RunProgress) -> Result<(), StoreError> {
+        let c = &p.counters;
+        self.sql.execute(
+            "UPDATE runs SET invocations = ?, bigquery_jobs = ?, total_rows = ?, rows_read = ?, rows_written = ?,
+               rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, rows_orphaned = ?, warning = ?,
+               kv_path = ?, kv_path_reason = ?, checkpoint = ?
+              WHERE id = ?",
+            params![
+                p.invocations,
+                p.bigquery_jobs,
+                p.total_rows,
+                c.rows_read,
+                c.rows_written,
+                c.rows_deleted,
+                c.rows_unchanged,
+                c.rows_failed,
+                c.rows_orphaned,
+                p.warning,
+                p.kv_path,
+                p.kv_path_reason,
+                to_json(p)?,
+                p.run_id
+            ],
+        )
+    }
+
+    /// Stores how an invocation of the run ended: a paused run keeps its
+    /// progress and lets its lease lapse so the next invocation takes over
+    /// at once; a completed or failed one is finished, with the next run
+    /// scheduled at the settlement's wake time.
+    pub fn record_end(
+        &self,
+        fence: u64,
+        progress: &RunProgress,
+        settled: &Settlement,
+        now: Micros,
+    ) -> Result<(), StoreError> {
+        let finish = |error: Option<&str>, completion: Option<&Completion>| {
+            self.sql.transaction(|| {
+                self.finish_run(fence, progress, error, now)?;
+                self.sql.execute(
+                    "UPDATE sync_state SET next_sync_at = ? WHERE id = 1",
+                    params![settled.wake_at],
+                )?;
+                completion.map_or(Ok(()), |c| self.record_completion(progress, c))
+            })
+        };
+        match &settled.end {
+            RunEnd::Completed(completion) => finish(None, Some(completion)),
+            RunEnd::Failed { error, .. } => finish(Some(error), None),
+            RunEnd::Paused(_) => self.sql.transaction(|| {
+                self.check_fence(fence)?;
+                self.write_progress(progress)?;
+                self.release_lease(fence, now)
+            }),
+            RunEnd::LeaseLost => Ok(()),
+        }
+    }
+
+    /// Ends the active run: final counters, status, totals, failure streak,
+    /// history pruning and the lease. Part of `record_end`'s transaction.
+    fn finish_run(
+        &self,
+        fence: u64,
+        progress: &RunProgress,
+        error: Option<&str>,
+        now: Micros,
+    ) -> Result<(), StoreError> {
+        let status = if error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Completed
+        };
+        let c = &progress.counters;
+        self.check_fence(fence)?;
+        self.write_progress(progress)?;
+        self.sql.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, error = ?, checkpoint = NULL WHERE id = ?",
+            params![status, now, error, progress.run_id],
+        )?;
+        self.sql.execute(
+            "UPDATE sync_state SET active_run_id = NULL, lease_expires_at = ?,
+               consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1 ELSE 0 END,
+               total_runs = total_runs + 1, total_rows_written = total_rows_written + ?,
+               total_rows_deleted = total_rows_deleted + ?, total_rows_unchanged = total_rows_unchanged + ?,
+               total_rows_failed = total_rows_failed + ? WHERE id = 1",
+            params![now, error.is_some(), c.rows_written, c.rows_deleted, c.rows_unchanged, c.rows_failed],
+        )?;
+        self.sql.execute(
+            "DELETE FROM runs WHERE id <= ?",
+            params![progress.run_id.saturating_sub(RUNS_KEPT)],
+        )
+    }
+
+    /// What a completed run established: freshness, the digests change
+    /// detection compares, and after a full read its schedule and which
+    /// failed rows still fail.
+    fn record_completion(&self, progress: &RunProgress, c: &Completion) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET last_success_at = COALESCE(?1, last_success_at),
+               schema_digest = COALESCE(?2, schema_digest), query_digest = COALESCE(?3, query_digest),
+               full_read_reason = ?4 WHERE id = 1",
+            params![c.success_at, c.schema_digest, c.query_digest, c.full_read_reason],
+        )?;
+        if !progress.mode.full {
+            return Ok(());
+        }
+        let started_at: Micros = self
+            .sql
+            .query(
+                "SELECT started_at FROM runs WHERE id = ?",
+                params![progress.run_id],
+            )?
+            .first()
+            .ok_or_else(|| StoreError::Storage(format!("run {} is not recorded", progress.run_id)))?
+            .get(0)?;
+        self.sql.execute(
+            "UPDATE sync_state SET last_full_read_at = ? WHERE id = 1",
+            params![started_at],
+        )?;
+        self.settle_failures_after_full_read(started_at)
+    }
+}

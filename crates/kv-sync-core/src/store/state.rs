@@ -1,0 +1,185 @@
+//! The single `sync_state` row: cursor, lease, follow-up queue, failure
+//! streak and totals.
+
+use super::sql::{Sql, SqlRow};
+use super::Store;
+use crate::coordinator::policy::lease::RunLease;
+use crate::coordinator::policy::status::Totals;
+use crate::coordinator::policy::sync_state::{AlertFlags, SyncState};
+use crate::engine::cursor::Cursor;
+use crate::engine::error::StoreError;
+use crate::engine::progress::RunMode;
+use crate::engine::time::Micros;
+use crate::params;
+
+const STATE_COLUMNS: &str =
+    "cursor_updated_at, cursor_key, active_run_id, lease_run_id, lease_fence, \
+     lease_expires_at, queued, queued_full, consecutive_failures, total_runs, total_rows_written, \
+     total_rows_deleted, total_rows_unchanged, total_rows_failed, queued_rewrite, queued_mass_delete, \
+     last_full_read_at, failed_count, failed_pruned, last_success_at, next_sync_at, query_digest, \
+     schema_digest, full_read_reason, alerted_failing, alerted_stale, alerted_reconcile";
+
+fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
+    let cursor = match (row.get::<Option<i64>>(0)?, row.get::<Option<String>>(1)?) {
+        (Some(at), Some(key)) => Some(Cursor::new(at, key)),
+        _ => None,
+    };
+    let lease = match (row.get::<Option<u64>>(3)?, row.get::<Option<i64>>(5)?) {
+        (Some(run_id), Some(expires_at)) => Some(RunLease {
+            run_id,
+            fence: row.get(4)?,
+            expires_at,
+        }),
+        _ => None,
+    };
+    let follow_up = if row.get::<bool>(6)? {
+        Some(RunMode {
+            full: row.get(7)?,
+            rewrite: row.get(14)?,
+            allow_mass_delete: row.get(15)?,
+        })
+    } else {
+        None
+    };
+    Ok(SyncState {
+        cursor,
+        active_run: row.get(2)?,
+        lease,
+        follow_up,
+        consecutive_failures: row.get(8)?,
+        totals: Totals {
+            runs: row.get(9)?,
+            rows_written: row.get(10)?,
+            rows_deleted: row.get(11)?,
+            rows_unchanged: row.get(12)?,
+            rows_failed: row.get(13)?,
+        },
+        last_full_read_at: row.get(16)?,
+        failed_listed: row.get(17)?,
+        failed_pruned: row.get(18)?,
+        last_success_at: row.get(19)?,
+        next_sync_at: row.get(20)?,
+        query_digest: row.get(21)?,
+        schema_digest: row.get(22)?,
+        full_read_reason: row.get(23)?,
+        alerted: AlertFlags {
+            failing: row.get(24)?,
+            stale: row.get(25)?,
+            reconcile: row.get(26)?,
+        },
+    })
+}
+
+impl<S: Sql> Store<S> {
+    pub fn state(&self) -> Result<SyncState, StoreError> {
+        let rows = self.sql.query(
+            &format!("SELECT {STATE_COLUMNS} FROM sync_state WHERE id = 1"),
+            &[],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Storage("the sync_state row is missing".into()))?;
+        read_state(row)
+    }
+
+    /// Takes the run lease for `run_id` unless a live holder has it (then
+    /// that holder is returned).
+    pub fn acquire_lease(
+        &self,
+        run_id: u64,
+        now: Micros,
+        ttl: Micros,
+    ) -> Result<Result<RunLease, RunLease>, StoreError> {
+        self.sql.transaction(|| {
+            let acquired = RunLease::acquire(self.state()?.lease.as_ref(), run_id, now, ttl);
+            if let Ok(lease) = &acquired {
+                self.sql.execute(
+                    "UPDATE sync_state SET lease_run_id = ?, lease_fence = ?, lease_expires_at = ? WHERE id = 1",
+                    params![lease.run_id, lease.fence, lease.expires_at],
+                )?;
+            }
+            Ok(acquired)
+        })
+    }
+
+    /// Lets the lease lapse now, if `fence` still holds it, so the next
+    /// invocation takes over at once.
+    pub fn release_lease(&self, fence: u64, now: Micros) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET lease_expires_at = ? WHERE id = 1 AND lease_fence = ?",
+            params![now, fence],
+        )
+    }
+
+    /// Fails with `LeaseLost` unless `fence` still holds the lease.
+    pub(super) fn check_fence(&self, fence: u64) -> Result<(), StoreError> {
+        match self.state()?.lease {
+            Some(lease) if lease.is_held_by(fence) => Ok(()),
+            _ => Err(StoreError::LeaseLost { fence }),
+        }
+    }
+
+    /// Asks for one follow-up run (already merged with any queued one).
+    pub fn queue_follow_up(&self, request: RunMode) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET queued = 1, queued_full = ?, queued_rewrite = ?, queued_mass_delete = ?
+              WHERE id = 1",
+            params![request.full, request.rewrite, request.allow_mass_delete],
+        )
+    }
+
+    /// Clears the follow-up queue (its run is starting).
+    pub(super) fn clear_follow_up(&self) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET queued = 0, queued_full = 0, queued_rewrite = 0, queued_mass_delete = 0
+              WHERE id = 1",
+            &[],
+        )
+    }
+
+    /// Moves the global cursor to `position` unless it is already later:
+    /// progress never moves backward.
+    pub(super) fn advance_cursor(&self, position: &Cursor) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET cursor_updated_at = ?1, cursor_key = ?2 WHERE id = 1 AND (cursor_updated_at IS NULL
+               OR cursor_updated_at < ?1 OR (cursor_updated_at = ?1 AND cursor_key < ?2))",
+            params![position.updated_at, position.key],
+        )
+    }
+}
+
+impl<S: Sql> Store<S> {
+    /// The sync this coordinator serves, once a request has said so.
+    pub fn sync_name(&self) -> Result<Option<String>, StoreError> {
+        let rows = self
+            .sql
+            .query("SELECT sync_name FROM sync_state WHERE id = 1", &[])?;
+        Ok(rows.first().map(|r| r.get(0)).transpose()?.flatten())
+    }
+
+    pub fn set_sync_name(&self, name: &str) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET sync_name = ? WHERE id = 1",
+            params![name],
+        )
+    }
+
+    /// When this sync's recent KV bulk API requests were sent.
+    pub fn bulk_requests(&self) -> Result<Vec<Micros>, StoreError> {
+        let rows = self
+            .sql
+            .query("SELECT bulk_requests FROM sync_state WHERE id = 1", &[])?;
+        let text: Option<String> = rows.first().map(|r| r.get(0)).transpose()?.flatten();
+        Ok(text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
+    pub fn save_bulk_requests(&self, sent: &[Micros]) -> Result<(), StoreError> {
+        let text = serde_json::to_string(sent).map_err(|e| StoreError::Storage(e.to_string()))?;
+        self.sql.execute(
+            "UPDATE sync_state SET bulk_requests = ? WHERE id = 1",
+            params![text],
+        )
+    }
+}

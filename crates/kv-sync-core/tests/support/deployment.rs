@@ -1,0 +1,243 @@
+//! One sync's coordinator as the Durable Object runs it — the real
+//! `Coordinator` — over SQLite (with the alarm), the scripted runtime (a
+//! paused clock; HTTP answered by `services`) and an in-memory KV. Tests
+//! drive it only through its entry points: a forwarded request, or the
+//! alarm firing.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use kv_sync_core::coordinator::ports::{Alarm, Environment};
+use kv_sync_core::coordinator::{Coordinator, Request};
+use kv_sync_core::engine::error::StoreError;
+use kv_sync_core::engine::time::{Micros, MICROS_PER_SECOND};
+use kv_sync_core::runtime::scripted::ScriptedRuntime;
+use kv_sync_core::store::sql::{Sql, SqlRow, SqlValue};
+
+use super::block_on;
+use super::memory_kv::MemoryKv;
+use super::services::{Services, BIGQUERY};
+use super::sqlite::Sqlite;
+
+pub const START: Micros = 1_767_225_600 * MICROS_PER_SECOND;
+
+/// The settings every test deployment has.
+const BASE: &[(&str, &str)] = &[
+    ("BIGQUERY_PROJECT_ID", "test"),
+    ("BIGQUERY_API_BASE", BIGQUERY),
+    ("SYNC_QUERY", "SELECT key, updated_at, name FROM leads"),
+];
+
+/// Vars, secrets and the one KV binding, `IDENTITY_STORE`.
+pub struct TestEnv {
+    vars: HashMap<String, String>,
+    secrets: HashMap<String, String>,
+    kv: MemoryKv,
+}
+
+impl Environment for TestEnv {
+    type Namespace = MemoryKv;
+
+    fn setting(&self, name: &str) -> Option<String> {
+        self.vars.get(name).or(self.secrets.get(name)).cloned()
+    }
+
+    fn secret(&self, name: &str) -> Option<String> {
+        self.secrets.get(name).cloned()
+    }
+
+    fn kv(&self, binding: &str) -> Result<MemoryKv, String> {
+        match binding {
+            "IDENTITY_STORE" => Ok(self.kv.clone()),
+            other => Err(format!("no KV namespace is bound as {other}")),
+        }
+    }
+}
+
+/// The object's storage, kept across a restart of the object.
+pub struct Storage(pub Rc<Sqlite>);
+
+impl Sql for Storage {
+    fn execute(&self, query: &str, params: &[SqlValue]) -> Result<(), StoreError> {
+        self.0.execute(query, params)
+    }
+
+    fn query(&self, query: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
+        self.0.query(query, params)
+    }
+
+    fn run_script(&self, script: &str) -> Result<(), StoreError> {
+        self.0.run_script(script)
+    }
+
+    fn transaction<T>(
+        &self,
+        work: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.0.transaction(work)
+    }
+
+    fn database_size(&self) -> u64 {
+        self.0.database_size()
+    }
+}
+
+impl Alarm for Storage {
+    async fn alarm_at(&self) -> Result<Option<Micros>, StoreError> {
+        self.0.alarm_at().await
+    }
+
+    async fn set_alarm(&self, at: Micros) -> Result<(), StoreError> {
+        self.0.set_alarm(at).await
+    }
+}
+
+pub type TestCoordinator = Coordinator<Storage, ScriptedRuntime, TestEnv>;
+
+pub struct Deployment {
+    pub services: Rc<Services>,
+    pub storage: Rc<Sqlite>,
+    vars: HashMap<String, String>,
+    secrets: HashMap<String, String>,
+    /// The sync the routes name in every request.
+    pub sync: String,
+    pub coordinator: TestCoordinator,
+}
+
+fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Deployment {
+    /// A fresh deployment with `vars` over the base settings.
+    pub fn new(vars: &[(&str, &str)]) -> Self {
+        Deployment::with_secrets(vars, &[])
+    }
+
+    pub fn with_secrets(vars: &[(&str, &str)], secrets: &[(&str, &str)]) -> Self {
+        let services = Services::new();
+        let storage = Rc::new(Sqlite::default());
+        let mut all = map(BASE);
+        all.extend(map(vars));
+        let secrets = map(secrets);
+        let coordinator = start(&storage, &services, &all, &secrets, START);
+        Deployment {
+            services,
+            storage,
+            vars: all,
+            secrets,
+            sync: "default".into(),
+            coordinator,
+        }
+    }
+
+    /// The object is evicted and started again over the same storage (its
+    /// memory — cached token, read-ahead — is gone).
+    pub fn restart(&mut self) {
+        let now = self.now();
+        self.coordinator = start(
+            &self.storage,
+            &self.services,
+            &self.vars,
+            &self.secrets,
+            now,
+        );
+    }
+
+    pub fn runtime(&self) -> &ScriptedRuntime {
+        self.coordinator.runtime()
+    }
+
+    pub fn now(&self) -> Micros {
+        self.runtime().clock.get()
+    }
+
+    pub fn advance(&self, by: Micros) {
+        self.runtime().clock.set(self.now() + by);
+    }
+
+    pub fn alarm_at(&self) -> Option<Micros> {
+        self.storage.alarm.get()
+    }
+
+    /// The platform fires the alarm: at its time (or now, if that passed),
+    /// clearing it first as the platform does.
+    pub fn fire_alarm(&self) {
+        let at = self.alarm_at().expect("an alarm is armed");
+        self.runtime().clock.set(self.now().max(at));
+        self.storage.alarm.set(None);
+        block_on(self.coordinator.alarm()).expect("the alarm handler returns");
+    }
+
+    /// A request as the Worker's routes forward it, for `self.sync`.
+    pub fn request(&self, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+        let request = Request {
+            path: path.into(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            sync: Some(self.sync.clone()),
+        };
+        let reply = block_on(self.coordinator.fetch(request)).expect("the store answers");
+        let body = serde_json::from_str(&reply.body).expect("replies are JSON");
+        (reply.status, body)
+    }
+
+    pub fn webhook(&self, query: &[(&str, &str)]) -> (u16, Value) {
+        self.request("/sync", query)
+    }
+
+    pub fn status(&self) -> Value {
+        let (status, body) = self.request("/status", &[]);
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The log lines with this `event`.
+    pub fn logs(&self, event: &str) -> Vec<Value> {
+        self.runtime()
+            .logs
+            .borrow()
+            .iter()
+            .filter(|l| l["event"] == event)
+            .cloned()
+            .collect()
+    }
+
+    /// Fires alarms until none is due within `horizon` and no run is active.
+    pub fn settle(&self, horizon: Micros) {
+        for _ in 0..1_000 {
+            let active = self.coordinator.store().state().unwrap().active_run;
+            match self.alarm_at() {
+                Some(at) if active.is_some() || at <= self.now() + horizon => self.fire_alarm(),
+                _ => return,
+            }
+        }
+        panic!("the coordinator never settled");
+    }
+}
+
+fn start(
+    storage: &Rc<Sqlite>,
+    services: &Rc<Services>,
+    vars: &HashMap<String, String>,
+    secrets: &HashMap<String, String>,
+    now: Micros,
+) -> TestCoordinator {
+    let runtime = ScriptedRuntime::default();
+    runtime.clock.set(now);
+    let answering = services.clone();
+    *runtime.responder.borrow_mut() = Some(Box::new(move |sent| answering.respond(sent)));
+    let env = TestEnv {
+        vars: vars.clone(),
+        secrets: secrets.clone(),
+        kv: services.kv.clone(),
+    };
+    Coordinator::new(Storage(storage.clone()), runtime, env)
+}

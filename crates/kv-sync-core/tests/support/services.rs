@@ -1,0 +1,205 @@
+//! The services a coordinator talks to over HTTP, as doubles behind the
+//! scripted runtime: BigQuery's `jobs.query` and `getQueryResults` over an
+//! in-memory table (the wrapped query's window, resume position and order,
+//! evaluated from its parameters), Google's token endpoint, Cloudflare's KV
+//! bulk API writing into the same in-memory KV the binding sees, and an
+//! alert receiver. Each checks what it receives as the real one would.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+
+use kv_sync_core::engine::time::{parse_rfc3339, Micros};
+use kv_sync_core::runtime::scripted::Sent;
+use kv_sync_core::runtime::{HttpResponse, Method};
+
+use super::memory_kv::MemoryKv;
+
+pub const BIGQUERY: &str = "http://bigquery.test";
+pub const TOKEN_URI: &str = "http://oauth.test/token";
+pub const CLOUDFLARE: &str = "http://cloudflare.test/client/v4";
+pub const ALERTS: &str = "http://alerts.test/hook";
+
+/// The source table: key → (updated_at, name).
+#[derive(Default)]
+pub struct Table {
+    pub rows: BTreeMap<String, (Micros, String)>,
+    /// Jobs by id: their result rows, in order.
+    jobs: HashMap<String, Vec<(String, Micros, String)>>,
+    /// `jobs.query` calls answered so far.
+    pub queries: u32,
+    /// Answer the next this many BigQuery calls with a 500 backendError.
+    pub outage: u32,
+}
+
+/// What the doubles saw and how they answer.
+#[derive(Default)]
+pub struct Services {
+    pub table: RefCell<Table>,
+    pub kv: MemoryKv,
+    /// Bodies the alert receiver accepted.
+    pub alerts: RefCell<Vec<Value>>,
+    /// The status the alert receiver answers.
+    pub alert_status: Cell<u16>,
+    pub tokens_minted: Cell<u32>,
+    pub bulk_requests: Cell<u32>,
+}
+
+fn answer(status: u16, body: Value) -> HttpResponse {
+    HttpResponse {
+        status,
+        retry_after: None,
+        body: body.to_string(),
+    }
+}
+
+impl Services {
+    pub fn new() -> Rc<Self> {
+        let services = Services::default();
+        services.alert_status.set(200);
+        Rc::new(services)
+    }
+
+    /// Answers one request, as the service it is addressed to.
+    pub fn respond(&self, sent: &Sent) -> HttpResponse {
+        if sent.url.starts_with(BIGQUERY) {
+            return self.bigquery(sent);
+        }
+        if sent.url == TOKEN_URI {
+            assert!(sent
+                .body
+                .as_deref()
+                .unwrap_or_default()
+                .contains("assertion="));
+            self.tokens_minted.set(self.tokens_minted.get() + 1);
+            return answer(
+                200,
+                json!({"access_token": "ya29.test", "expires_in": 3600}),
+            );
+        }
+        if sent.url.starts_with(CLOUDFLARE) {
+            return self.bulk(sent);
+        }
+        if sent.url == ALERTS {
+            let status = self.alert_status.get();
+            if status == 200 {
+                let body = serde_json::from_str(sent.body.as_deref().unwrap_or("null"));
+                self.alerts
+                    .borrow_mut()
+                    .push(body.expect("alerts are JSON"));
+            }
+            return answer(status, json!({}));
+        }
+        panic!("no service at {}", sent.url)
+    }
+
+    fn bigquery(&self, sent: &Sent) -> HttpResponse {
+        let mut table = self.table.borrow_mut();
+        if table.outage > 0 {
+            table.outage -= 1;
+            return answer(
+                500,
+                json!({"error": {"code": 500, "message": "backend error",
+                                 "errors": [{"reason": "backendError", "message": "backend error"}]}}),
+            );
+        }
+        if sent.method == Method::Post {
+            let body: Value = serde_json::from_str(sent.body.as_deref().unwrap()).unwrap();
+            table.queries += 1;
+            let job = format!("job-{}", table.queries);
+            let rows = table.evaluate(&body["queryParameters"]);
+            table.jobs.insert(job.clone(), rows);
+            let max = body["maxResults"].as_u64().unwrap_or(10_000) as usize;
+            return answer(200, table.page(&job, 0, max));
+        }
+        let (path, query) = sent.url.split_once('?').unwrap_or((&sent.url, ""));
+        let job = path.rsplit('/').next().unwrap().to_string();
+        let param = |name: &str| {
+            query
+                .split('&')
+                .find_map(|p| p.strip_prefix(&format!("{name}=")))
+                .map(str::to_string)
+        };
+        let offset = param("pageToken").map_or(0, |t| t.parse().unwrap());
+        let max = param("maxResults").map_or(10_000, |m| m.parse().unwrap());
+        answer(200, table.page(&job, offset, max))
+    }
+
+    fn bulk(&self, sent: &Sent) -> HttpResponse {
+        assert_eq!(sent.method, Method::Put, "the bulk API writes with PUT");
+        assert!(sent.url.ends_with("/bulk"), "{}", sent.url);
+        let bearer = sent.headers.iter().find(|(n, _)| n == "Authorization");
+        assert_eq!(bearer.map(|(_, v)| v.as_str()), Some("Bearer cf-token"));
+        self.bulk_requests.set(self.bulk_requests.get() + 1);
+        let pairs: Vec<Value> = serde_json::from_str(sent.body.as_deref().unwrap()).unwrap();
+        for pair in &pairs {
+            let key = pair["key"].as_str().unwrap();
+            self.kv.insert(
+                key,
+                pair["value"].as_str().unwrap(),
+                pair["metadata"].clone(),
+            );
+        }
+        answer(
+            200,
+            json!({"success": true, "errors": [], "result":
+                   {"successful_key_count": pairs.len(), "unsuccessful_keys": []}}),
+        )
+    }
+}
+
+impl Table {
+    pub fn upsert(&mut self, key: &str, updated_at: Micros, name: &str) {
+        self.rows.insert(key.into(), (updated_at, name.into()));
+    }
+
+    /// The wrapped query over the table: `updated_at >= @since`, strictly
+    /// after the resume position, ordered by `(updated_at, key)`.
+    fn evaluate(&self, params: &Value) -> Vec<(String, Micros, String)> {
+        let param = |name: &str| {
+            params.as_array().unwrap().iter().find_map(|p| {
+                (p["name"] == name)
+                    .then(|| p["parameterValue"]["value"].as_str().unwrap().to_string())
+            })
+        };
+        let since = parse_rfc3339(&param("since").expect("@since is always passed")).unwrap();
+        let after = param("after_updated_at")
+            .map(|t| (parse_rfc3339(&t).unwrap(), param("after_key").unwrap()));
+        let mut rows: Vec<(String, Micros, String)> = self
+            .rows
+            .iter()
+            .filter(|(_, (at, _))| *at >= since)
+            .filter(|(key, (at, _))| after.as_ref().is_none_or(|(t, k)| (*at, *key) > (*t, k)))
+            .map(|(key, (at, name))| (key.clone(), *at, name.clone()))
+            .collect();
+        rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        rows
+    }
+
+    /// One page of a job's results, from `offset`.
+    fn page(&self, job: &str, offset: usize, max: usize) -> Value {
+        let rows = &self.jobs[job];
+        let end = (offset + max).min(rows.len());
+        let f: Vec<Value> = rows[offset..end]
+            .iter()
+            .map(|(key, at, name)| json!({"f": [{"v": key}, {"v": at.to_string()}, {"v": name}]}))
+            .collect();
+        let mut page = json!({
+            "jobReference": {"projectId": "test", "jobId": job, "location": "US"},
+            "jobComplete": true,
+            "totalRows": rows.len().to_string(),
+            "schema": {"fields": [
+                {"name": "key", "type": "STRING"},
+                {"name": "updated_at", "type": "TIMESTAMP"},
+                {"name": "name", "type": "STRING"}
+            ]},
+            "rows": f,
+        });
+        if end < rows.len() {
+            page["pageToken"] = json!(end.to_string());
+        }
+        page
+    }
+}

@@ -1,0 +1,259 @@
+//! The public routes' HTTP glue (`edge::route` decides) and the cron
+//! trigger. Every response leaves through `harden`, which adds the security
+//! headers.
+
+use futures::StreamExt;
+use kv_sync_core::coordinator::policy::params::SyncParams;
+use kv_sync_core::coordinator::policy::status::SyncSummary;
+use kv_sync_core::coordinator::ports::Environment;
+use kv_sync_core::coordinator::SYNC_HEADER;
+use kv_sync_core::edge::auth::{check, Access, Keys};
+use kv_sync_core::edge::headers::{dashboard_page, security_headers, Body};
+use kv_sync_core::edge::route::{
+    admit, chosen_sync, declared_too_large, no_route, Route, MAX_BODY_BYTES, READ_ONLY_REFUSAL,
+};
+use kv_sync_core::runtime::Runtime;
+use kv_sync_core::settings::syncs::{coordinator_name, sync_names};
+use serde_json::json;
+use worker::{
+    event, Env, Headers, Request, RequestInit, Response, Result, ScheduleContext, ScheduledEvent,
+};
+
+use crate::platform::worker_env::WorkerEnv;
+use crate::platform::worker_runtime::WorkerRuntime;
+
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+fn error(status: u16, message: &str) -> Result<Response> {
+    Ok(Response::from_json(&json!({"success": false, "error": message}))?.with_status(status))
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: worker::Context) -> Result<Response> {
+    let routed = route(req, &WorkerEnv(env)).await?;
+    harden(routed)
+}
+
+/// A response on its way out, and what it needs added.
+struct Routed {
+    response: Response,
+    body: Body,
+    nonce: Option<String>,
+    headers: Vec<(&'static str, &'static str)>,
+}
+
+impl Routed {
+    fn json(response: Response) -> Self {
+        Routed {
+            response,
+            body: Body::Json,
+            nonce: None,
+            headers: Vec::new(),
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// Adds the route's headers and the security headers (headers of a
+/// response from the coordinator cannot be changed in place, so they are
+/// copied).
+fn harden(routed: Routed) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in routed.response.headers().entries() {
+        headers.set(&name, &value)?;
+    }
+    for (name, value) in routed.headers {
+        headers.set(name, value)?;
+    }
+    for (name, value) in security_headers(routed.body, routed.nonce.as_deref()) {
+        headers.set(name, &value)?;
+    }
+    Ok(routed.response.with_headers(headers))
+}
+
+async fn route(mut req: Request, env: &WorkerEnv) -> Result<Routed> {
+    let url = req.url()?;
+    let Some(route) = Route::of(url.path()) else {
+        return Ok(Routed::json(error(404, &no_route(url.path()))?));
+    };
+    if !route.allows(req.method().as_ref()) {
+        let response = error(405, &format!("method not allowed; use {}", route.allow()))?;
+        return Ok(Routed::json(response).with("Allow", route.allow()));
+    }
+    if route == Route::Dashboard {
+        let nonce = nonce()?;
+        return Ok(Routed {
+            response: Response::from_html(dashboard_page(DASHBOARD, &nonce))?,
+            body: Body::Dashboard,
+            nonce: Some(nonce),
+            headers: Vec::new(),
+        });
+    }
+    let access = match authorize(&req, env)? {
+        Ok(access) => access,
+        Err(refused) => return Ok(refused),
+    };
+    let query: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let syncs = match sync_names(|name| env.setting(name)) {
+        Ok(syncs) => syncs,
+        Err(e) => return Ok(Routed::json(error(500, &e.to_string())?)),
+    };
+    let routed = match route {
+        Route::Syncs => Routed::json(list_syncs(env, &syncs).await?),
+        _ => {
+            let sync = match chosen_sync(&query, &syncs) {
+                Ok(sync) => sync,
+                Err(message) => return Ok(Routed::json(error(404, &message)?)),
+            };
+            match route {
+                Route::Sync => Routed::json(trigger(&mut req, env, access, &query, sync).await?),
+                _ => Routed::json(forward(env, sync, "/status", None).await?),
+            }
+        }
+    };
+    // The dashboard hides what this token may not do.
+    Ok(match access {
+        Access::ReadOnly => routed.with("X-KV-Sync-Access", "read-only"),
+        Access::Full => routed,
+    })
+}
+
+/// `GET /syncs`: every sync at a glance, each coordinator asked in parallel.
+async fn list_syncs(env: &WorkerEnv, syncs: &[String]) -> Result<Response> {
+    let asks = syncs.iter().map(|name| async move {
+        let status = match forward(env, name, "/status", None).await {
+            Ok(mut response) => response
+                .json::<serde_json::Value>()
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        SyncSummary::of(name, status)
+    });
+    let summaries = futures::future::join_all(asks).await;
+    Response::from_json(&summaries)
+}
+
+/// `POST /sync-kv-now`, once the bearer passed.
+async fn trigger(
+    req: &mut Request,
+    env: &WorkerEnv,
+    access: Access,
+    query: &[(String, String)],
+    sync: &str,
+) -> Result<Response> {
+    if access == Access::ReadOnly {
+        return error(403, READ_ONLY_REFUSAL);
+    }
+    if body_too_large(req).await? {
+        return error(413, &format!("request body over {MAX_BODY_BYTES} bytes"));
+    }
+    match SyncParams::read(query.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(params) => forward(env, sync, "/sync", Some(&params.to_query())).await,
+        Err(e) => error(400, &e.to_string()),
+    }
+}
+
+/// Passes a request to `sync`'s coordinator, telling it which sync it is.
+async fn forward(env: &WorkerEnv, sync: &str, path: &str, query: Option<&str>) -> Result<Response> {
+    let target = match query {
+        Some(q) => format!("https://coordinator{path}?{q}"),
+        None => format!("https://coordinator{path}"),
+    };
+    let headers = Headers::new();
+    headers.set(SYNC_HEADER, sync)?;
+    let mut init = RequestInit::new();
+    init.with_headers(headers);
+    let request = Request::new_with_init(&target, &init)?;
+    let stub = env
+        .0
+        .durable_object("SYNC_COORDINATOR")?
+        .id_from_name(&coordinator_name(sync))?
+        .get_stub()?;
+    stub.fetch_with_request(request).await
+}
+
+/// The bearer's access, or the response that refuses it.
+fn authorize(req: &Request, env: &WorkerEnv) -> Result<std::result::Result<Access, Routed>> {
+    let secret = env.secret("EVENT_SIGNING_SECRET");
+    let status_token = env.secret("STATUS_TOKEN");
+    let keys = Keys {
+        secret: secret.as_deref(),
+        status_token: status_token.as_deref(),
+    };
+    let verdict = check(req.headers().get("Authorization")?.as_deref(), keys);
+    let (status, message) = match admit(verdict) {
+        Ok(access) => return Ok(Ok(access)),
+        Err(refused) => refused,
+    };
+    let refused = Routed::json(error(status, message)?);
+    Ok(Err(if status == 401 {
+        refused.with("WWW-Authenticate", "Bearer")
+    } else {
+        refused
+    }))
+}
+
+/// Refuses a declared length over the limit at once; otherwise reads the
+/// body only up to one byte past the limit (a chunked body has no length).
+async fn body_too_large(req: &mut Request) -> Result<bool> {
+    if let Some(len) = req.headers().get("Content-Length")? {
+        if declared_too_large(&len) {
+            return Ok(true);
+        }
+    }
+    let Ok(mut stream) = req.stream() else {
+        return Ok(false);
+    };
+    let mut read = 0;
+    while let Some(chunk) = stream.next().await {
+        read += chunk?.len();
+        if read > MAX_BODY_BYTES {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A fresh nonce for the dashboard's inline script and style.
+fn nonce() -> Result<String> {
+    use base64::Engine as _;
+    use wasm_bindgen::JsCast;
+    let mut bytes = [0u8; 18];
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    scope
+        .crypto()
+        .and_then(|c| c.get_random_values_with_u8_array(&mut bytes))
+        .map_err(|e| worker::Error::RustError(format!("no random nonce: {e:?}")))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    // The cron trigger only re-arms lost alarms; the alarms do the work.
+    let env = WorkerEnv(env);
+    let syncs = match sync_names(|name| env.setting(name)) {
+        Ok(syncs) => syncs,
+        Err(e) => {
+            return WorkerRuntime.log(&json!({"event": "cron_error", "error": e.to_string()}))
+        }
+    };
+    for sync in &syncs {
+        if let Err(e) = forward(&env, sync, "/ensure-alarm", None).await {
+            WorkerRuntime
+                .log(&json!({"event": "cron_error", "sync": sync, "error": e.to_string()}));
+        }
+    }
+}
