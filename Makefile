@@ -21,7 +21,7 @@ build: setup
 test: build lint test-rust deploy-check test-e2e
 
 test-rust:
-	cargo test --release
+	cargo test --workspace --release
 
 test-e2e:
 	node --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs
@@ -33,7 +33,7 @@ deploy-check: build
 
 lint:
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
 
 ## demo: emulator with demo data + wrangler dev, a sync, status and KV values

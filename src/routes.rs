@@ -22,7 +22,8 @@ use worker::{
 use crate::platform::worker_env::WorkerEnv;
 use crate::platform::worker_runtime::WorkerRuntime;
 
-const DASHBOARD: &str = include_str!("dashboard.html");
+/// The dashboard page, joined from src/dashboard/ by build.rs.
+const DASHBOARD: &str = include_str!(concat!(env!("OUT_DIR"), "/dashboard.html"));
 
 fn error(status: u16, message: &str) -> Result<Response> {
     Ok(Response::from_json(&json!({"success": false, "error": message}))?.with_status(status))

@@ -7,7 +7,7 @@ use kv_sync_core::coordinator::policy::decide::RunStart;
 use kv_sync_core::coordinator::policy::settle::{Completion, RunEnd, Settlement};
 use kv_sync_core::coordinator::policy::status::{RunStatus, Trigger};
 use kv_sync_core::engine::cursor::Cursor;
-use kv_sync_core::engine::error::StoreError;
+use kv_sync_core::engine::error::{StoreError, WarehouseError};
 use kv_sync_core::engine::ports::{Checkpoint, StateStore, StoredHash, WrittenKey};
 use kv_sync_core::engine::progress::RunMode;
 use kv_sync_core::engine::record::{ContentHash, Quarantined};
@@ -174,7 +174,7 @@ fn runs_are_recorded_paused_and_finished_with_totals_and_a_failure_streak() {
         "the next invocation may take over"
     );
     let failed = RunEnd::Failed {
-        error: "bigqueryUnreachable: BigQuery: refused".into(),
+        error: WarehouseError::Unreachable("refused".into()).into(),
         consecutive_failures: 1,
     };
     store
@@ -190,6 +190,11 @@ fn runs_are_recorded_paused_and_finished_with_totals_and_a_failure_streak() {
         (run.status, run.finished_at),
         (RunStatus::Failed, Some(3 * S))
     );
+    assert_eq!(
+        run.error.as_deref(),
+        Some("bigqueryUnreachable: BigQuery: refused")
+    );
+    assert_eq!(run.error_class.as_deref(), Some("bigqueryUnreachable"));
     let state = store.state().unwrap();
     assert_eq!((state.active_run, state.consecutive_failures), (None, 1));
     assert_eq!(state.next_sync_at, Some(13 * S), "the retry is scheduled");

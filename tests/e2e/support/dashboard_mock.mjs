@@ -1,5 +1,5 @@
 // A stand-in for the Worker's HTTP face, for the dashboard alone: serves
-// src/http/dashboard.html at /dashboard as the Worker does (a fresh nonce in
+// the dashboard (src/dashboard/, joined as build.rs joins it) at /dashboard as the Worker does (a fresh nonce in
 // every {{CSP_NONCE}}, the same Content-Security-Policy) and answers /status,
 // /syncs and /sync-kv-now from Status objects shaped like the contract in
 // SPEC.md ("Operations", "Named syncs"). The dashboard test uses it for
@@ -16,11 +16,19 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-export const DASHBOARD_SOURCE = path.join(ROOT, "src/http/dashboard.html");
+export const DASHBOARD_SOURCE = path.join(ROOT, "src/dashboard");
+
+/** The page as build.rs joins it: the markup with its style and script inline. */
+export function dashboardPage(dir = DASHBOARD_SOURCE) {
+  const read = (name) => readFileSync(path.join(dir, name), "utf8");
+  return read("page.html")
+    .replace("{{STYLE}}", () => read("style.css").trimEnd())
+    .replace("{{SCRIPT}}", () => read("script.js").trimEnd());
+}
 export const MOCK_SECRET = "mock-event-signing-secret";
 export const MOCK_STATUS_TOKEN = "mock-status-token";
 
-/** The dashboard's policy, as src/http/headers.rs writes it. */
+/** The dashboard's policy, as crates/kv-sync-core/src/edge/headers.rs writes it. */
 export function dashboardPolicy(nonce) {
   return `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; ` +
     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -41,7 +49,9 @@ export function run(now, { id, trigger = "alarm", status = "completed", startedA
     started_at: iso(startedAt), finished_at: iso(finished),
     invocations, bigquery_jobs: jobs, total_rows: total, rows_read: read,
     rows_written: written, rows_deleted: deleted, rows_unchanged: unchanged, rows_failed: failed, rows_orphaned: orphaned,
-    error, warning, full, reason,
+    // The Worker stores a run's error as "class: detail" with the class beside it.
+    error, error_class: error ? /^([A-Za-z]+):\s/.exec(error)?.[1] ?? "configuration" : null,
+    warning, full, reason,
     duration_seconds: status === "running" ? (now - startedAt) / 1000 : seconds,
   };
 }
@@ -168,7 +178,7 @@ export const SCENES = {
 /**
  * Starts the stand-in on 127.0.0.1. `scene` is a SCENES name or a function
  * of t0 like them. `syncsRoute: false` answers /syncs 404, as a Worker before
- * named syncs did. `source` is the page's file (default: the one the Worker embeds). Returns { url, triggers, close() }; `triggers` lists every
+ * named syncs did. `source` is the page's folder (default: the one the Worker embeds). Returns { url, triggers, close() }; `triggers` lists every
  * accepted POST /sync-kv-now as { sync, params }.
  */
 export async function startDashboardMock({ scene = "several", port = 0, syncsRoute = true, source = DASHBOARD_SOURCE } = {}) {
@@ -184,7 +194,7 @@ export async function startDashboardMock({ scene = "several", port = 0, syncsRou
     };
     if (url.pathname === "/dashboard") {
       const nonce = randomBytes(18).toString("base64");
-      const html = readFileSync(source, "utf8").replaceAll("{{CSP_NONCE}}", nonce);
+      const html = dashboardPage(source).replaceAll("{{CSP_NONCE}}", nonce);
       res.writeHead(200, {
         "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff",
         "referrer-policy": "no-referrer", "content-security-policy": dashboardPolicy(nonce),

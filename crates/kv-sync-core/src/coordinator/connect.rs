@@ -93,10 +93,10 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
     }
 
     /// This sync's share of the bulk API token, counting the requests it
-    /// sent before (kept in storage across restarts).
+    /// sent before (kept in storage across restarts), loaded once per
+    /// object: the settings, and so the share, are fixed for its life.
     fn share_bulk_budget(&self, syncs: usize) {
-        let limit = RequestBudget::new(syncs, Vec::new()).limit();
-        if self.bulk_budget.borrow().limit() == limit {
+        if self.bulk_budget_loaded.replace(true) {
             return;
         }
         let sent = self.store.bulk_requests().unwrap_or_default();

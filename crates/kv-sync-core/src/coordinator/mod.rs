@@ -18,7 +18,7 @@ pub mod ports;
 mod status_report;
 mod triggers;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde_json::json;
@@ -67,6 +67,8 @@ pub struct Coordinator<S, R, E> {
     settings: RefCell<Rc<Settings>>,
     /// The KV bulk API token's request budget, across invocations.
     bulk_budget: Rc<RefCell<RequestBudget>>,
+    /// Whether `bulk_budget` holds what storage kept from earlier objects.
+    bulk_budget_loaded: Cell<bool>,
     /// The next result page, read while the last invocation wrote.
     read_ahead: RefCell<Option<ReadAhead>>,
 }
@@ -98,6 +100,7 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
             token: RefCell::new(None),
             settings,
             bulk_budget: Rc::default(),
+            bulk_budget_loaded: Cell::new(false),
             read_ahead: RefCell::new(None),
         }
     }

@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0007_kv_path",
         include_str!("../../../../migrations/0007_kv_path.sql"),
     ),
+    (
+        8,
+        "0008_error_class",
+        include_str!("../../../../migrations/0008_error_class.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the versions it applied.

@@ -9,7 +9,7 @@ use super::{Store, RUNS_KEPT};
 use crate::coordinator::policy::decide::RunStart;
 use crate::coordinator::policy::settle::{Completion, RunEnd, Settlement};
 use crate::coordinator::policy::status::{RunRecord, RunStatus, Trigger};
-use crate::engine::error::StoreError;
+use crate::engine::error::{RunError, StoreError};
 use crate::engine::kv_path::KvPath;
 use crate::engine::progress::{RunCounters, RunProgress};
 use crate::engine::time::Micros;
@@ -18,7 +18,7 @@ use crate::params;
 const RUN_COLUMNS: &str =
     "id, trigger, status, started_at, finished_at, invocations, bigquery_jobs, \
      total_rows, rows_read, rows_written, rows_deleted, rows_unchanged, rows_failed, error, rows_orphaned, \
-     warning, full, reason, kv_path, kv_path_reason";
+     warning, full, reason, kv_path, kv_path_reason, error_class";
 
 /// The enum's serde name (`"alarm"`, `"completed"`, …) as text.
 fn enum_to_sql<T: Serialize>(value: &T) -> SqlValue {
@@ -94,6 +94,7 @@ fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
         reason: row.get(17)?,
         kv_path: row.get(18)?,
         kv_path_reason: row.get(19)?,
+        error_class: row.get(20)?,
     })
 }
 
@@ -205,7 +206,7 @@ impl<S: Sql> Store<S> {
         settled: &Settlement,
         now: Micros,
     ) -> Result<(), StoreError> {
-        let finish = |error: Option<&str>, completion: Option<&Completion>| {
+        let finish = |error: Option<&RunError>, completion: Option<&Completion>| {
             self.sql.transaction(|| {
                 self.finish_run(fence, progress, error, now)?;
                 self.sql.execute(
@@ -233,7 +234,7 @@ impl<S: Sql> Store<S> {
         &self,
         fence: u64,
         progress: &RunProgress,
-        error: Option<&str>,
+        error: Option<&RunError>,
         now: Micros,
     ) -> Result<(), StoreError> {
         let status = if error.is_some() {
@@ -245,8 +246,15 @@ impl<S: Sql> Store<S> {
         self.check_fence(fence)?;
         self.write_progress(progress)?;
         self.sql.execute(
-            "UPDATE runs SET status = ?, finished_at = ?, error = ?, checkpoint = NULL WHERE id = ?",
-            params![status, now, error, progress.run_id],
+            "UPDATE runs SET status = ?, finished_at = ?, error = ?, error_class = ?, checkpoint = NULL
+              WHERE id = ?",
+            params![
+                status,
+                now,
+                error.map(ToString::to_string),
+                error.map(RunError::class),
+                progress.run_id
+            ],
         )?;
         self.sql.execute(
             "UPDATE sync_state SET active_run_id = NULL, lease_expires_at = ?,

@@ -99,7 +99,7 @@ pub fn after_run(
             consecutive_failures,
         } if *consecutive_failures >= config.alert_after_failures && !flags.failing => {
             flags.failing = true;
-            let class = error.split(':').next().unwrap_or(error).trim().to_string();
+            let class = error.class().to_string();
             let since = last_success_at.map_or("KV has not been synced yet".into(), |at| {
                 format!("KV still holds what BigQuery held at {}", when(at))
             });

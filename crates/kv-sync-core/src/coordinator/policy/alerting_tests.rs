@@ -1,6 +1,7 @@
 use super::*;
 use crate::coordinator::policy::settle::Completion;
 use crate::coordinator::policy::status::{RunStatus, Trigger};
+use crate::engine::error::WarehouseError;
 use crate::engine::progress::RunCounters;
 
 const S: Micros = MICROS_PER_SECOND;
@@ -18,6 +19,7 @@ fn run(id: u64) -> RunRecord {
         total_rows: None,
         counters: RunCounters::default(),
         error: None,
+        error_class: None,
         warning: None,
         full: false,
         reason: None,
@@ -36,7 +38,7 @@ fn context() -> AlertContext<'static> {
 
 fn failed(streak: u32) -> RunEnd {
     RunEnd::Failed {
-        error: "invalidQuery: BigQuery: Unrecognized name: lead_email at [3:7]".into(),
+        error: WarehouseError::InvalidQuery("Unrecognized name: lead_email at [3:7]".into()).into(),
         consecutive_failures: streak,
     }
 }

@@ -84,11 +84,11 @@ pub fn after_invocation(end: &RunEnd, run: &RunRecord, now: Micros, timestamp: &
                 ..about_run("KV sync already running", run, now, timestamp)
             },
         ),
-        RunEnd::Failed { error, .. } => Reply::json(
+        RunEnd::Failed { .. } => Reply::json(
             502,
             &Answer {
                 success: false,
-                error: Some(error),
+                error: run.error.as_deref(),
                 ..about_run("KV sync failed; it will be retried", run, now, timestamp)
             },
         ),
@@ -155,6 +155,8 @@ pub struct EndLog<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub consecutive_failures: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_in_seconds: Option<Micros>,
@@ -189,6 +191,7 @@ pub fn log_line<'a>(
         total_rows: None,
         seconds: None,
         error: None,
+        error_class: None,
         consecutive_failures: None,
         retry_in_seconds: None,
         time: Some(time),
@@ -212,11 +215,12 @@ pub fn log_line<'a>(
             ..base
         },
         RunEnd::Failed {
-            error,
             consecutive_failures,
+            ..
         } => EndLog {
             event: "run_failed",
-            error: Some(error),
+            error: run.error.as_deref(),
+            error_class: run.error_class.as_deref(),
             consecutive_failures: Some(*consecutive_failures),
             retry_in_seconds: Some(wake_at.map_or(0, |at| (at - now) / MICROS_PER_SECOND)),
             ..base

@@ -9,7 +9,7 @@
 use super::decide::query_digest;
 use super::sync_state::SyncState;
 use crate::coordinator::policy::schedule::backoff;
-use crate::engine::error::Retry;
+use crate::engine::error::{RunError, StoreError};
 use crate::engine::progress::RunProgress;
 use crate::engine::run::{Outcome, Pause};
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
@@ -23,7 +23,7 @@ pub enum RunEnd {
     Paused(Pause),
     /// The run ends failed; the streak of failures includes it.
     Failed {
-        error: String,
+        error: RunError,
         consecutive_failures: u32,
     },
     /// Another invocation took the lease: this one stops without storing
@@ -80,11 +80,11 @@ pub fn settle(
             end: RunEnd::Paused(*pause),
             wake_at: Some(now),
         },
-        Outcome::Failed(e) if e.retry() == Retry::Never => Settlement {
+        Outcome::Failed(RunError::Store(StoreError::LeaseLost { .. })) => Settlement {
             end: RunEnd::LeaseLost,
             wake_at: None,
         },
-        Outcome::Failed(e) => fail(e.to_string(), state, now, config),
+        Outcome::Failed(e) => fail(e.clone(), state, now, config),
     }
 }
 
@@ -114,7 +114,7 @@ fn completion(progress: &RunProgress, state: &SyncState, config: &SyncConfig) ->
 
 /// Settles a run that failed with `error` (also one that could not start
 /// its invocation, e.g. for a configuration error).
-pub fn fail(error: String, state: &SyncState, now: Micros, config: &SyncConfig) -> Settlement {
+pub fn fail(error: RunError, state: &SyncState, now: Micros, config: &SyncConfig) -> Settlement {
     let consecutive_failures = state.consecutive_failures.saturating_add(1);
     Settlement {
         wake_at: Some(now + backoff(consecutive_failures, interval(config))),

@@ -117,7 +117,7 @@ fn failures_back_off_doubling_up_to_the_interval() {
                 panic!("{s:?}")
             };
             assert_eq!(*consecutive_failures, streak + 1);
-            assert!(error.starts_with("bigqueryUnreachable: "), "{error}");
+            assert_eq!(error.class(), "bigqueryUnreachable", "{error}");
             s.wake_at.unwrap() / S
         })
         .collect();

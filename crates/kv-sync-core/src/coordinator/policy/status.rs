@@ -45,6 +45,8 @@ pub struct RunView {
     /// Keys deleted because they left the source.
     pub rows_orphaned: u64,
     pub error: Option<String>,
+    /// The error's class (`invalidQuery`, `kvRejected`, …): what to act on.
+    pub error_class: Option<String>,
     /// What the run held back and why (e.g. a mass delete it refused).
     pub warning: Option<String>,
     /// Whether the run read the whole source, and why.
@@ -70,6 +72,8 @@ pub struct RunRecord {
     pub total_rows: Option<u64>,
     pub counters: RunCounters,
     pub error: Option<String>,
+    /// The error's class (`RunError::class`), for alerts and the dashboard.
+    pub error_class: Option<String>,
     pub warning: Option<String>,
     pub full: bool,
     pub reason: Option<String>,
@@ -96,6 +100,7 @@ impl RunRecord {
             rows_failed: self.counters.rows_failed,
             rows_orphaned: self.counters.rows_orphaned,
             error: self.error.clone(),
+            error_class: self.error_class.clone(),
             warning: self.warning.clone(),
             full: self.full,
             reason: self.reason.clone(),

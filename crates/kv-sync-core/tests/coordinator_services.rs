@@ -1,0 +1,107 @@
+//! The real coordinator and the services around it: alert delivery and its
+//! retry, the cached BigQuery token, the KV bulk API's request budget, and
+//! the dry run — each across invocations and restarts of the object.
+
+mod support;
+
+use serde_json::json;
+
+use kv_sync_core::bigquery::test_keys::{random_bytes, service_account_json};
+use kv_sync_core::engine::time::MICROS_PER_SECOND;
+use support::deployment::{Deployment, START};
+use support::services::{ALERTS, CLOUDFLARE, TOKEN_URI};
+
+const S: i64 = MICROS_PER_SECOND;
+
+fn lead(d: &Deployment, key: &str, at: i64, name: &str) {
+    d.services
+        .table
+        .borrow_mut()
+        .upsert(key, START + at * S, name);
+}
+
+#[test]
+fn a_failing_sync_alerts_once_and_an_undelivered_alert_is_retried_later() {
+    // Given alerts after one failed run, and a receiver that is down
+    let d = Deployment::new(&[("ALERT_WEBHOOK_URL", ALERTS), ("ALERT_AFTER_FAILURES", "1")]);
+    lead(&d, "a", -30, "Ada");
+    d.services.alert_status.set(503);
+    d.services.table.borrow_mut().outage = 100;
+    // When a run fails
+    d.webhook(&[]);
+    // then the alert waits, visibly, and nothing was accepted
+    assert!(d.services.alerts.borrow().is_empty());
+    assert_eq!(d.status()["alerts"]["pending"], 1);
+    // and when the receiver is back, the next alarm delivers it, once.
+    d.services.alert_status.set(200);
+    d.fire_alarm();
+    let alerts = d.services.alerts.borrow().clone();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["kv_sync"]["event"], "failing");
+    assert_eq!(d.status()["alerts"]["pending"], 0);
+    d.fire_alarm();
+    assert_eq!(d.services.alerts.borrow().len(), 1, "one alert per episode");
+}
+
+#[test]
+fn the_access_token_is_minted_once_and_kept_across_runs_and_restarts() {
+    let key = service_account_json(&random_bytes(64), "sync@proj.iam", TOKEN_URI);
+    let mut d = Deployment::with_secrets(&[], &[("BIGQUERY_CREDENTIALS", &key)]);
+    lead(&d, "a", -30, "Ada");
+    d.webhook(&[]);
+    d.advance(60 * S);
+    d.webhook(&[]);
+    assert_eq!(d.services.tokens_minted.get(), 1);
+    // A restarted object reads the token from storage.
+    d.restart();
+    d.advance(60 * S);
+    d.webhook(&[]);
+    assert_eq!(d.services.tokens_minted.get(), 1);
+    let sent = d.runtime().sent.borrow();
+    let query = sent
+        .iter()
+        .rev()
+        .find(|s| s.url.contains("/queries"))
+        .unwrap();
+    let bearer = query.headers.iter().find(|(n, _)| n == "Authorization");
+    assert_eq!(bearer.map(|(_, v)| v.as_str()), Some("Bearer ya29.test"));
+    assert_eq!(d.services.kv.get("a"), Some(json!({"name": "Ada"})));
+}
+
+const BULK: &[(&str, &str)] = &[
+    ("CLOUDFLARE_ACCOUNT_ID", "acc"),
+    ("KV_NAMESPACE_ID", "ns"),
+    ("CLOUDFLARE_API_BASE", CLOUDFLARE),
+    ("BULK_MIN_ROWS", "0"),
+];
+
+#[test]
+fn bulk_requests_are_counted_against_the_token_across_restarts() {
+    let mut d = Deployment::with_secrets(BULK, &[("CLOUDFLARE_API_TOKEN", "cf-token")]);
+    lead(&d, "a", -30, "Ada");
+    d.webhook(&[]);
+    assert_eq!(d.services.bulk_requests.get(), 1);
+    assert_eq!(*d.services.kv.binding_writes.borrow(), 0);
+    assert_eq!(d.services.kv.get("a"), Some(json!({"name": "Ada"})));
+    // A restarted object in the same window counts what the last one sent.
+    d.restart();
+    d.advance(10 * S);
+    lead(&d, "b", 5, "Bob");
+    d.webhook(&[]);
+    assert_eq!(d.services.bulk_requests.get(), 2);
+    let sent = d.coordinator.store().bulk_requests().unwrap();
+    assert_eq!(sent.len(), 2, "both requests are in the token's window");
+}
+
+#[test]
+fn a_dry_run_plans_against_the_source_and_writes_nothing() {
+    let d = Deployment::new(&[]);
+    lead(&d, "a", -30, "Ada");
+    lead(&d, "b", -20, "Bob");
+    let (status, body) = d.webhook(&[("dry_run", "true")]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["plan"]["rows_read"], 2, "{body}");
+    assert!(d.services.kv.keys().is_empty());
+    assert!(d.coordinator.store().recent_runs(1).unwrap().is_empty());
+    assert_eq!(d.coordinator.store().state().unwrap().cursor, None);
+}
