@@ -1,5 +1,6 @@
 //! Where the BigQuery jobs run: the adapter's own settings.
 
+use crate::settings::table::default_text;
 use crate::settings::{ConfigError, Vars};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,8 +16,8 @@ impl Default for BigQueryConfig {
     fn default() -> Self {
         BigQueryConfig {
             project_id: None,
-            location: "US".into(),
-            api_base: "https://bigquery.googleapis.com".into(),
+            location: default_text("BIGQUERY_LOCATION"),
+            api_base: default_text("BIGQUERY_API_BASE"),
         }
     }
 }

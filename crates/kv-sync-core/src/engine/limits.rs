@@ -59,7 +59,7 @@ impl RunLimits {
             * MICROS_PER_MILLI;
         let seconds = |s: u64| Micros::try_from(s).unwrap_or(Micros::MAX / 4) * MICROS_PER_SECOND;
         RunLimits {
-            max_kv_requests: config.max_kv_requests_per_invocation,
+            max_kv_requests: config.max_kv_writes_per_invocation,
             budget,
             // Generous, so a slow but live holder is never taken over; short
             // enough that a dead one is replaced within a minute or two.

@@ -13,6 +13,7 @@ use crate::engine::ports::{KvOp, KvSink};
 use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_MILLI};
 use crate::runtime::url::encode;
 use crate::runtime::{HttpRequest, HttpResponse, Method, Runtime};
+use crate::settings::table::default_text;
 use crate::settings::{ConfigError, Vars};
 
 /// Where one namespace's bulk endpoints are and how to reach them.
@@ -180,7 +181,7 @@ impl BulkEndpoint {
             namespace_id: needed("KV_NAMESPACE_ID", "the namespace id of IDENTITY_STORE")?,
             api_base: vars
                 .text("CLOUDFLARE_API_BASE")
-                .unwrap_or_else(|| "https://api.cloudflare.com/client/v4".into()),
+                .unwrap_or_else(|| default_text("CLOUDFLARE_API_BASE")),
             api_token,
         }))
     }

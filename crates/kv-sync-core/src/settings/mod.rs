@@ -3,12 +3,15 @@
 //! Wrangler passes every var as a string; a typo such as
 //! `SYNC_INTERVAL_SECONDS = "5m"` must be reported by name, not silently
 //! replaced by a default, so parsing returns a `ConfigError` naming the var.
-//! `SyncConfig::default()` is the one place the defaults live.
+//! Defaults and bounds come from the one settings table (`table`).
 
 use std::fmt;
 
 pub mod deployment;
 pub mod syncs;
+pub mod table;
+
+use table::{default_number, of};
 
 /// The default source query, used when `SYNC_QUERY` is not set.
 pub const DEFAULT_QUERY: &str = include_str!("../../../../sql/default_query.sql");
@@ -19,8 +22,9 @@ pub struct SyncConfig {
     pub interval_seconds: u64,
     pub lookback_seconds: u64,
     pub page_rows: u32,
-    /// KV requests one invocation may make (a binding put, or one bulk call).
-    pub max_kv_requests_per_invocation: u32,
+    /// KV requests one invocation may make (a binding put, or one bulk
+    /// call): `MAX_KV_WRITES_PER_INVOCATION`.
+    pub max_kv_writes_per_invocation: u32,
     pub invocation_budget_ms: u64,
     pub kv_expiration_ttl_seconds: u64,
     /// How long a query job may stay unfinished before the run fails with a
@@ -43,26 +47,27 @@ pub struct SyncConfig {
 
 impl Default for SyncConfig {
     fn default() -> Self {
+        let small = |var: &str| u32::try_from(default_number(var)).expect("small defaults fit");
         SyncConfig {
             query: DEFAULT_QUERY.to_string(),
-            interval_seconds: 300,
-            lookback_seconds: 600,
-            page_rows: 10_000,
-            max_kv_requests_per_invocation: 1_000,
-            invocation_budget_ms: 25_000,
-            kv_expiration_ttl_seconds: 0,
-            job_timeout_seconds: 600,
-            full_sync_interval_seconds: 86_400,
-            reconcile_max_delete_percent: 20,
-            alert_after_failures: 3,
-            alert_staleness_seconds: 1_800,
+            interval_seconds: default_number("SYNC_INTERVAL_SECONDS"),
+            lookback_seconds: default_number("SYNC_LOOKBACK_SECONDS"),
+            page_rows: small("BIGQUERY_PAGE_ROWS"),
+            max_kv_writes_per_invocation: small("MAX_KV_WRITES_PER_INVOCATION"),
+            invocation_budget_ms: default_number("INVOCATION_BUDGET_MS"),
+            kv_expiration_ttl_seconds: default_number("KV_EXPIRATION_TTL_SECONDS"),
+            job_timeout_seconds: default_number("BIGQUERY_JOB_TIMEOUT_SECONDS"),
+            full_sync_interval_seconds: default_number("FULL_SYNC_INTERVAL_SECONDS"),
+            reconcile_max_delete_percent: default_number("RECONCILE_MAX_DELETE_PERCENT"),
+            alert_after_failures: small("ALERT_AFTER_FAILURES"),
+            alert_staleness_seconds: default_number("ALERT_STALENESS_SECONDS"),
             // A run of up to 5,000 rows takes at most five invocations of
             // 1,000 binding writes, each a few seconds; through the bulk API
             // it would spend one of the token's 1,200 requests per 5
             // minutes, shared by every sync, for a slower round trip per
             // write. Above it, the binding needs many invocations while one
             // bulk request carries 10,000 pairs.
-            bulk_min_rows: 5_000,
+            bulk_min_rows: default_number("BULK_MIN_ROWS"),
         }
     }
 }
@@ -115,10 +120,12 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             .filter(|v| !v.is_empty())
     }
 
-    /// A whole number within `min..=u32::MAX`, or `default` when unset.
-    pub fn number(&self, name: &str, default: u64, min: u64) -> Result<u64, ConfigError> {
+    /// A whole number within the setting's `min..=u32::MAX`, or its
+    /// default when unset (both from the settings table).
+    pub fn number(&self, name: &str) -> Result<u64, ConfigError> {
+        let min = of(name).min;
         let Some(value) = self.text(name) else {
-            return Ok(default);
+            return Ok(default_number(name));
         };
         let reason = match value.parse::<u64>() {
             Ok(n) if (min..=u64::from(u32::MAX)).contains(&n) => return Ok(n),
@@ -133,54 +140,33 @@ impl SyncConfig {
     /// Reads every setting through `var`, which returns a Worker var's value.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(var);
-        let d = SyncConfig::default();
-        let small = |name: &str, default: u32| -> Result<u32, ConfigError> {
-            let n = vars.number(name, u64::from(default), 1)?;
+        let small = |name: &str| -> Result<u32, ConfigError> {
+            let n = vars.number(name)?;
             Ok(u32::try_from(n).expect("number() caps at u32::MAX"))
         };
         Ok(SyncConfig {
-            query: vars.text("SYNC_QUERY").unwrap_or(d.query),
-            interval_seconds: vars.number("SYNC_INTERVAL_SECONDS", d.interval_seconds, 1)?,
-            lookback_seconds: vars.number("SYNC_LOOKBACK_SECONDS", d.lookback_seconds, 0)?,
-            page_rows: small("BIGQUERY_PAGE_ROWS", d.page_rows)?,
-            max_kv_requests_per_invocation: small(
-                "MAX_KV_WRITES_PER_INVOCATION",
-                d.max_kv_requests_per_invocation,
-            )?,
-            invocation_budget_ms: vars.number(
-                "INVOCATION_BUDGET_MS",
-                d.invocation_budget_ms,
-                100,
-            )?,
-            kv_expiration_ttl_seconds: ttl(&vars, d.kv_expiration_ttl_seconds)?,
-            job_timeout_seconds: vars.number(
-                "BIGQUERY_JOB_TIMEOUT_SECONDS",
-                d.job_timeout_seconds,
-                1,
-            )?,
-            full_sync_interval_seconds: vars.number(
-                "FULL_SYNC_INTERVAL_SECONDS",
-                d.full_sync_interval_seconds,
-                0,
-            )?,
-            reconcile_max_delete_percent: percent(&vars, d.reconcile_max_delete_percent)?,
-            alert_after_failures: small("ALERT_AFTER_FAILURES", d.alert_after_failures)?,
-            alert_staleness_seconds: vars.number(
-                "ALERT_STALENESS_SECONDS",
-                d.alert_staleness_seconds,
-                1,
-            )?,
-            bulk_min_rows: vars.number("BULK_MIN_ROWS", d.bulk_min_rows, 0)?,
+            query: vars
+                .text("SYNC_QUERY")
+                .unwrap_or_else(|| DEFAULT_QUERY.to_string()),
+            interval_seconds: vars.number("SYNC_INTERVAL_SECONDS")?,
+            lookback_seconds: vars.number("SYNC_LOOKBACK_SECONDS")?,
+            page_rows: small("BIGQUERY_PAGE_ROWS")?,
+            max_kv_writes_per_invocation: small("MAX_KV_WRITES_PER_INVOCATION")?,
+            invocation_budget_ms: vars.number("INVOCATION_BUDGET_MS")?,
+            kv_expiration_ttl_seconds: ttl(&vars)?,
+            job_timeout_seconds: vars.number("BIGQUERY_JOB_TIMEOUT_SECONDS")?,
+            full_sync_interval_seconds: vars.number("FULL_SYNC_INTERVAL_SECONDS")?,
+            reconcile_max_delete_percent: percent(&vars)?,
+            alert_after_failures: small("ALERT_AFTER_FAILURES")?,
+            alert_staleness_seconds: vars.number("ALERT_STALENESS_SECONDS")?,
+            bulk_min_rows: vars.number("BULK_MIN_ROWS")?,
         })
     }
 }
 
-fn percent<F: Fn(&str) -> Option<String>>(
-    vars: &Vars<F>,
-    default: u64,
-) -> Result<u64, ConfigError> {
+fn percent<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<u64, ConfigError> {
     let var = "RECONCILE_MAX_DELETE_PERCENT";
-    let percent = vars.number(var, default, 0)?;
+    let percent = vars.number(var)?;
     if percent > 100 {
         return Err(ConfigError::invalid(
             var,
@@ -193,9 +179,9 @@ fn percent<F: Fn(&str) -> Option<String>>(
 
 /// KV rejects an `expirationTtl` under 60 seconds, so that is refused here
 /// rather than on every write.
-fn ttl<F: Fn(&str) -> Option<String>>(vars: &Vars<F>, default: u64) -> Result<u64, ConfigError> {
+fn ttl<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<u64, ConfigError> {
     let var = "KV_EXPIRATION_TTL_SECONDS";
-    let ttl = vars.number(var, default, 0)?;
+    let ttl = vars.number(var)?;
     if ttl != 0 && ttl < 60 {
         return Err(ConfigError::invalid(
             var,
@@ -226,7 +212,7 @@ mod tests {
         assert_eq!(c.interval_seconds, 300);
         assert_eq!(c.lookback_seconds, 600);
         assert_eq!(c.page_rows, 10_000);
-        assert_eq!(c.max_kv_requests_per_invocation, 1_000);
+        assert_eq!(c.max_kv_writes_per_invocation, 1_000);
         assert_eq!(c.invocation_budget_ms, 25_000);
         assert_eq!(c.kv_expiration_ttl_seconds, 0);
         assert_eq!(c.full_sync_interval_seconds, 86_400);
@@ -261,6 +247,6 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.query, "SELECT 1");
-        assert_eq!(c.max_kv_requests_per_invocation, 50);
+        assert_eq!(c.max_kv_writes_per_invocation, 50);
     }
 }

@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::settings::table::SETTINGS;
 use crate::settings::{ConfigError, SyncConfig};
 
 /// The name of the sync every deployment has.
@@ -31,28 +32,12 @@ pub struct SyncDefinition {
     pub config: SyncConfig,
 }
 
-/// An entry's field and the Worker var it stands in for.
-const FIELDS: &[(&str, &str)] = &[
-    ("query", "SYNC_QUERY"),
-    ("interval_seconds", "SYNC_INTERVAL_SECONDS"),
-    ("lookback_seconds", "SYNC_LOOKBACK_SECONDS"),
-    ("page_rows", "BIGQUERY_PAGE_ROWS"),
-    (
-        "max_kv_writes_per_invocation",
-        "MAX_KV_WRITES_PER_INVOCATION",
-    ),
-    ("invocation_budget_ms", "INVOCATION_BUDGET_MS"),
-    ("kv_expiration_ttl_seconds", "KV_EXPIRATION_TTL_SECONDS"),
-    ("job_timeout_seconds", "BIGQUERY_JOB_TIMEOUT_SECONDS"),
-    ("full_sync_interval_seconds", "FULL_SYNC_INTERVAL_SECONDS"),
-    (
-        "reconcile_max_delete_percent",
-        "RECONCILE_MAX_DELETE_PERCENT",
-    ),
-    ("alert_after_failures", "ALERT_AFTER_FAILURES"),
-    ("alert_staleness_seconds", "ALERT_STALENESS_SECONDS"),
-    ("bulk_min_rows", "BULK_MIN_ROWS"),
-];
+/// An entry's fields and the Worker vars they stand in for.
+fn setting_fields() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SETTINGS
+        .iter()
+        .filter_map(|s| s.field.map(|field| (field, s.var)))
+}
 
 /// Fields that are the sync's own, not settings.
 const OWN: &[&str] = &["name", "kv_binding", "key_prefix", "kv_namespace_id"];
@@ -205,7 +190,7 @@ fn check_fields(index: usize, name: &str, fields: &Map<String, Value>) -> Result
         ));
     }
     for key in fields.keys() {
-        let known = OWN.contains(&key.as_str()) || FIELDS.iter().any(|(f, _)| f == key);
+        let known = OWN.contains(&key.as_str()) || setting_fields().any(|(f, _)| f == key);
         if !known {
             return Err(field_error(index, name, key, "is not a setting of a sync"));
         }
@@ -232,8 +217,8 @@ fn entry_config(
     fields: &Map<String, Value>,
     var: &impl Fn(&str) -> Option<String>,
 ) -> Result<SyncConfig, ConfigError> {
-    for (field, _) in FIELDS {
-        if fields.get(*field).is_some_and(|v| text_of(v).is_none()) {
+    for (field, _) in setting_fields() {
+        if fields.get(field).is_some_and(|v| text_of(v).is_none()) {
             return Err(field_error(
                 index,
                 name,
@@ -242,15 +227,12 @@ fn entry_config(
             ));
         }
     }
-    let lookup = |var_name: &str| match FIELDS.iter().find(|(_, v)| *v == var_name) {
-        Some((field, _)) if fields.contains_key(*field) => fields.get(*field).and_then(text_of),
+    let lookup = |var_name: &str| match setting_fields().find(|(_, v)| *v == var_name) {
+        Some((field, _)) if fields.contains_key(field) => fields.get(field).and_then(text_of),
         _ => var(var_name),
     };
     SyncConfig::from_vars(lookup).map_err(|e| {
-        match FIELDS
-            .iter()
-            .find(|(field, v)| *v == e.var && fields.contains_key(*field))
-        {
+        match setting_fields().find(|(field, v)| *v == e.var && fields.contains_key(*field)) {
             Some((field, _)) => ConfigError {
                 value: e.value,
                 ..field_error(index, name, field, e.reason)
