@@ -12,6 +12,8 @@ use kv_sync_core::engine::error::StoreError;
 use kv_sync_core::engine::excerpt::first_line;
 use kv_sync_core::engine::time::{Micros, MICROS_PER_MILLI};
 use kv_sync_core::store::sql::{Sql, SqlRow, SqlValue};
+use std::rc::Rc;
+
 use wasm_bindgen::prelude::*;
 use worker::{SqlStorage, SqlStorageValue, Storage};
 
@@ -125,13 +127,13 @@ impl Sql for DurableSql {
 
     fn query(&self, query: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
         let cursor = self.sql.exec(query, bind(params)).map_err(storage_error)?;
+        let names: Rc<[String]> = cursor.column_names().into();
         cursor
             .raw()
             .map(|row| {
                 let values = row.map_err(storage_error)?;
-                Ok(SqlRow(
-                    values.into_iter().map(read).collect::<Result<_, _>>()?,
-                ))
+                let values = values.into_iter().map(read).collect::<Result<_, _>>()?;
+                Ok(SqlRow::new(names.clone(), values))
             })
             .collect()
     }

@@ -43,9 +43,9 @@ fn settled(end: RunEnd, wake_at: Option<i64>) -> Settlement {
 fn count(store: &Store<Sqlite>, table: &str) -> i64 {
     store
         .sql()
-        .query(&format!("SELECT COUNT(*) FROM {table}"), &[])
+        .query(&format!("SELECT COUNT(*) AS n FROM {table}"), &[])
         .unwrap()[0]
-        .get(0)
+        .get("n")
         .unwrap()
 }
 

@@ -59,10 +59,10 @@ impl<S: Sql> Store<S> {
             .iter()
             .map(|row| {
                 Ok(PendingAlert {
-                    id: row.get(0)?,
-                    event: row.get(1)?,
-                    body: row.get(2)?,
-                    attempts: row.get(3)?,
+                    id: row.get("id")?,
+                    event: row.get("event")?,
+                    body: row.get("body")?,
+                    attempts: row.get("attempts")?,
                 })
             })
             .collect()

@@ -58,7 +58,7 @@ impl<S: Sql> Store<S> {
         let listed: u64 = self
             .sql
             .query("SELECT failed_count FROM sync_state WHERE id = 1", &[])?[0]
-            .get(0)?;
+            .get("failed_count")?;
         let excess = listed.saturating_sub(FAILED_ROWS_KEPT);
         if excess == 0 {
             return Ok(());
@@ -114,9 +114,9 @@ impl<S: Sql> Store<S> {
             .iter()
             .map(|row| {
                 Ok(FailedRow {
-                    key: row.get(0)?,
-                    reason: row.get(1)?,
-                    at: row.get(2)?,
+                    key: row.get("key")?,
+                    reason: row.get("reason")?,
+                    at: row.get("at")?,
                 })
             })
             .collect()

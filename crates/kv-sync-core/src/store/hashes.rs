@@ -70,15 +70,15 @@ impl<S: Sql> StateStore for &Store<S> {
         // bound parameters at 100).
         for array in json_arrays(keys)? {
             let rows = self.sql.query(
-                "SELECT h.key, h.hash, h.written_at FROM json_each(?) AS k JOIN key_hashes AS h ON h.key = k.value",
+                "SELECT h.key AS key, h.hash AS hash, h.written_at AS written_at FROM json_each(?) AS k JOIN key_hashes AS h ON h.key = k.value",
                 params![array],
             )?;
             for row in rows {
                 let stored = StoredHash {
-                    hash: row.get(1)?,
-                    written_at: row.get(2)?,
+                    hash: row.get("hash")?,
+                    written_at: row.get("written_at")?,
                 };
-                found.insert(row.get(0)?, stored);
+                found.insert(row.get("key")?, stored);
             }
         }
         Ok(keys.iter().map(|k| found.remove(*k)).collect())
@@ -90,9 +90,9 @@ impl<S: Sql> StateStore for &Store<S> {
 
     fn census(&self, run_id: u64) -> Result<Census, StoreError> {
         let rows = self.sql.query(
-            "SELECT COALESCE(SUM(hash <> ?2), 0),
-                    COALESCE(SUM(hash <> ?2 AND (seen_run IS NULL OR seen_run < ?1)), 0),
-                    COALESCE(SUM(hash = ?2 AND (seen_run IS NULL OR seen_run < ?1)), 0)
+            "SELECT COALESCE(SUM(hash <> ?2), 0) AS held,
+                    COALESCE(SUM(hash <> ?2 AND (seen_run IS NULL OR seen_run < ?1)), 0) AS orphans,
+                    COALESCE(SUM(hash = ?2 AND (seen_run IS NULL OR seen_run < ?1)), 0) AS stale_tombstones
                FROM key_hashes",
             params![run_id, ContentHash::DELETED],
         )?;
@@ -100,9 +100,9 @@ impl<S: Sql> StateStore for &Store<S> {
             .first()
             .ok_or_else(|| StoreError::Storage("the census found no row".into()))?;
         Ok(Census {
-            held: row.get(0)?,
-            orphans: row.get(1)?,
-            stale_tombstones: row.get(2)?,
+            held: row.get("held")?,
+            orphans: row.get("orphans")?,
+            stale_tombstones: row.get("stale_tombstones")?,
         })
     }
 
@@ -115,7 +115,7 @@ impl<S: Sql> StateStore for &Store<S> {
         let limit = u64::try_from(limit).unwrap_or(u64::MAX);
         self.sql
             .query(
-                "SELECT key, hash <> ?3 FROM key_hashes
+                "SELECT key, hash <> ?3 AS live FROM key_hashes
                   WHERE (seen_run IS NULL OR seen_run < ?1) AND (?2 IS NULL OR key > ?2)
                   ORDER BY key LIMIT ?4",
                 params![run_id, after, ContentHash::DELETED, limit],
@@ -123,8 +123,8 @@ impl<S: Sql> StateStore for &Store<S> {
             .iter()
             .map(|row| {
                 Ok(Orphan {
-                    key: row.get(0)?,
-                    live: row.get(1)?,
+                    key: row.get("key")?,
+                    live: row.get("live")?,
                 })
             })
             .collect()

@@ -62,7 +62,7 @@ pub fn apply(sql: &impl Sql, now: i64) -> Result<Vec<u32>, StoreError> {
     let applied: Vec<u32> = sql
         .query("SELECT version FROM kv_sync_migrations", &[])?
         .iter()
-        .map(|row| row.get(0))
+        .map(|row| row.get("version"))
         .collect::<Result<_, _>>()?;
     let mut done = Vec::new();
     for (version, name, script) in MIGRATIONS {

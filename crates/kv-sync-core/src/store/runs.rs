@@ -72,29 +72,29 @@ impl FromSql for KvPath {
 
 fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
     Ok(RunRecord {
-        id: row.get(0)?,
-        trigger: row.get(1)?,
-        status: row.get(2)?,
-        started_at: row.get(3)?,
-        finished_at: row.get(4)?,
-        invocations: row.get(5)?,
-        bigquery_jobs: row.get(6)?,
-        total_rows: row.get(7)?,
+        id: row.get("id")?,
+        trigger: row.get("trigger")?,
+        status: row.get("status")?,
+        started_at: row.get("started_at")?,
+        finished_at: row.get("finished_at")?,
+        invocations: row.get("invocations")?,
+        bigquery_jobs: row.get("bigquery_jobs")?,
+        total_rows: row.get("total_rows")?,
         counters: RunCounters {
-            rows_read: row.get(8)?,
-            rows_written: row.get(9)?,
-            rows_deleted: row.get(10)?,
-            rows_unchanged: row.get(11)?,
-            rows_failed: row.get(12)?,
-            rows_orphaned: row.get(14)?,
+            rows_read: row.get("rows_read")?,
+            rows_written: row.get("rows_written")?,
+            rows_deleted: row.get("rows_deleted")?,
+            rows_unchanged: row.get("rows_unchanged")?,
+            rows_failed: row.get("rows_failed")?,
+            rows_orphaned: row.get("rows_orphaned")?,
         },
-        error: row.get(13)?,
-        warning: row.get(15)?,
-        full: row.get(16)?,
-        reason: row.get(17)?,
-        kv_path: row.get(18)?,
-        kv_path_reason: row.get(19)?,
-        error_class: row.get(20)?,
+        error: row.get("error")?,
+        warning: row.get("warning")?,
+        full: row.get("full")?,
+        reason: row.get("reason")?,
+        kv_path: row.get("kv_path")?,
+        kv_path_reason: row.get("kv_path_reason")?,
+        error_class: row.get("error_class")?,
     })
 }
 
@@ -112,10 +112,10 @@ impl<S: Sql> Store<S> {
             )?;
             let id: u64 = self
                 .sql
-                .query("SELECT last_insert_rowid()", &[])?
+                .query("SELECT last_insert_rowid() AS id", &[])?
                 .first()
                 .ok_or_else(|| StoreError::Storage("the new run got no id".into()))?
-                .get(0)?;
+                .get("id")?;
             let progress = RunProgress::new(id, start.since, start.mode);
             self.sql.execute(
                 "UPDATE runs SET checkpoint = ? WHERE id = ?",
@@ -139,7 +139,11 @@ impl<S: Sql> Store<S> {
         let rows = self
             .sql
             .query("SELECT checkpoint FROM runs WHERE id = ?", params![run_id])?;
-        let text: Option<String> = rows.first().map(|r| r.get(0)).transpose()?.flatten();
+        let text: Option<String> = rows
+            .first()
+            .map(|r| r.get("checkpoint"))
+            .transpose()?
+            .flatten();
         let text =
             text.ok_or_else(|| StoreError::Storage(format!("run {run_id} has no checkpoint")))?;
         serde_json::from_str(&text)
@@ -291,7 +295,7 @@ impl<S: Sql> Store<S> {
             )?
             .first()
             .ok_or_else(|| StoreError::Storage(format!("run {} is not recorded", progress.run_id)))?
-            .get(0)?;
+            .get("started_at")?;
         self.sql.execute(
             "UPDATE sync_state SET last_full_read_at = ? WHERE id = 1",
             params![started_at],

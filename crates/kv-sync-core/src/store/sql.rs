@@ -8,6 +8,8 @@
 //! converted here, checked, in one place (`FromSql`, `ToSql`), and content
 //! hashes travel as hex text.
 
+use std::rc::Rc;
+
 use crate::engine::error::StoreError;
 use crate::engine::record::ContentHash;
 
@@ -37,15 +39,26 @@ pub trait Sql {
     fn database_size(&self) -> u64;
 }
 
-/// One result row, read by column position through typed accessors.
+/// One result row, read by column name through typed accessors: adding a
+/// column to a query never shifts what another one reads.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SqlRow(pub Vec<SqlValue>);
+pub struct SqlRow {
+    /// The result's column names, shared by its rows.
+    columns: Rc<[String]>,
+    values: Vec<SqlValue>,
+}
 
 impl SqlRow {
-    pub fn get<T: FromSql>(&self, column: usize) -> Result<T, StoreError> {
+    pub fn new(columns: Rc<[String]>, values: Vec<SqlValue>) -> Self {
+        SqlRow { columns, values }
+    }
+
+    pub fn get<T: FromSql>(&self, column: &str) -> Result<T, StoreError> {
         let value = self
-            .0
-            .get(column)
+            .columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| self.values.get(i))
             .ok_or_else(|| StoreError::Storage(format!("the row has no column {column}")))?;
         T::from_sql(value).map_err(|e| StoreError::Storage(format!("column {column}: {e}")))
     }

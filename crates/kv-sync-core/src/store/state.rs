@@ -20,52 +20,58 @@ const STATE_COLUMNS: &str =
      schema_digest, full_read_reason, alerted_failing, alerted_stale, alerted_reconcile";
 
 fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
-    let cursor = match (row.get::<Option<i64>>(0)?, row.get::<Option<String>>(1)?) {
+    let cursor = match (
+        row.get::<Option<i64>>("cursor_updated_at")?,
+        row.get::<Option<String>>("cursor_key")?,
+    ) {
         (Some(at), Some(key)) => Some(Cursor::new(at, key)),
         _ => None,
     };
-    let lease = match (row.get::<Option<u64>>(3)?, row.get::<Option<i64>>(5)?) {
+    let lease = match (
+        row.get::<Option<u64>>("lease_run_id")?,
+        row.get::<Option<i64>>("lease_expires_at")?,
+    ) {
         (Some(run_id), Some(expires_at)) => Some(RunLease {
             run_id,
-            fence: row.get(4)?,
+            fence: row.get("lease_fence")?,
             expires_at,
         }),
         _ => None,
     };
-    let follow_up = if row.get::<bool>(6)? {
+    let follow_up = if row.get::<bool>("queued")? {
         Some(RunMode {
-            full: row.get(7)?,
-            rewrite: row.get(14)?,
-            allow_mass_delete: row.get(15)?,
+            full: row.get("queued_full")?,
+            rewrite: row.get("queued_rewrite")?,
+            allow_mass_delete: row.get("queued_mass_delete")?,
         })
     } else {
         None
     };
     Ok(SyncState {
         cursor,
-        active_run: row.get(2)?,
+        active_run: row.get("active_run_id")?,
         lease,
         follow_up,
-        consecutive_failures: row.get(8)?,
+        consecutive_failures: row.get("consecutive_failures")?,
         totals: Totals {
-            runs: row.get(9)?,
-            rows_written: row.get(10)?,
-            rows_deleted: row.get(11)?,
-            rows_unchanged: row.get(12)?,
-            rows_failed: row.get(13)?,
+            runs: row.get("total_runs")?,
+            rows_written: row.get("total_rows_written")?,
+            rows_deleted: row.get("total_rows_deleted")?,
+            rows_unchanged: row.get("total_rows_unchanged")?,
+            rows_failed: row.get("total_rows_failed")?,
         },
-        last_full_read_at: row.get(16)?,
-        failed_listed: row.get(17)?,
-        failed_pruned: row.get(18)?,
-        last_success_at: row.get(19)?,
-        next_sync_at: row.get(20)?,
-        query_digest: row.get(21)?,
-        schema_digest: row.get(22)?,
-        full_read_reason: row.get(23)?,
+        last_full_read_at: row.get("last_full_read_at")?,
+        failed_listed: row.get("failed_count")?,
+        failed_pruned: row.get("failed_pruned")?,
+        last_success_at: row.get("last_success_at")?,
+        next_sync_at: row.get("next_sync_at")?,
+        query_digest: row.get("query_digest")?,
+        schema_digest: row.get("schema_digest")?,
+        full_read_reason: row.get("full_read_reason")?,
         alerted: AlertFlags {
-            failing: row.get(24)?,
-            stale: row.get(25)?,
-            reconcile: row.get(26)?,
+            failing: row.get("alerted_failing")?,
+            stale: row.get("alerted_stale")?,
+            reconcile: row.get("alerted_reconcile")?,
         },
     })
 }
@@ -154,7 +160,11 @@ impl<S: Sql> Store<S> {
         let rows = self
             .sql
             .query("SELECT sync_name FROM sync_state WHERE id = 1", &[])?;
-        Ok(rows.first().map(|r| r.get(0)).transpose()?.flatten())
+        Ok(rows
+            .first()
+            .map(|r| r.get("sync_name"))
+            .transpose()?
+            .flatten())
     }
 
     pub fn set_sync_name(&self, name: &str) -> Result<(), StoreError> {
@@ -169,7 +179,11 @@ impl<S: Sql> Store<S> {
         let rows = self
             .sql
             .query("SELECT bulk_requests FROM sync_state WHERE id = 1", &[])?;
-        let text: Option<String> = rows.first().map(|r| r.get(0)).transpose()?.flatten();
+        let text: Option<String> = rows
+            .first()
+            .map(|r| r.get("bulk_requests"))
+            .transpose()?
+            .flatten();
         Ok(text
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default())

@@ -17,8 +17,8 @@ impl<S: Sql> Store<S> {
         rows.first()
             .map(|row| {
                 Ok(AccessToken {
-                    token: row.get(0)?,
-                    expires_at: row.get(1)?,
+                    token: row.get("token")?,
+                    expires_at: row.get("expires_at")?,
                 })
             })
             .transpose()

@@ -212,7 +212,7 @@ impl World {
             .query("SELECT id, reason FROM failed_rows", &[])
             .expect("failed rows read")
             .iter()
-            .map(|r| (r.get(0).unwrap(), r.get(1).unwrap()))
+            .map(|r| (r.get("id").unwrap(), r.get("reason").unwrap()))
             .collect()
     }
 
@@ -221,9 +221,9 @@ impl World {
         use kv_sync_core::store::sql::Sql;
         self.store
             .sql()
-            .query("SELECT COUNT(*) FROM key_hashes", &[])
+            .query("SELECT COUNT(*) AS n FROM key_hashes", &[])
             .unwrap()[0]
-            .get(0)
+            .get("n")
             .unwrap()
     }
 }

@@ -7,6 +7,7 @@
 //! made to fail, to prove that a failed transaction leaves nothing behind.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params_from_iter, Connection};
@@ -87,13 +88,17 @@ impl Sql for Sqlite {
     fn query(&self, query: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
         self.check_statement(query)?;
         let mut statement = self.conn.prepare(query).map_err(error)?;
-        let columns = statement.column_count();
+        let names: Rc<[String]> = statement
+            .column_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let rows = statement
             .query_map(params_from_iter(params.iter().map(to_value)), |row| {
-                (0..columns)
+                (0..names.len())
                     .map(|i| row.get_ref(i).map(from_value))
                     .collect::<Result<Vec<_>, _>>()
-                    .map(SqlRow)
+                    .map(|values| SqlRow::new(names.clone(), values))
             })
             .map_err(error)?;
         rows.collect::<Result<_, _>>().map_err(error)
