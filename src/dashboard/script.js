@@ -117,6 +117,7 @@
     kvRejected: "Workers KV rejected a write (check the KV namespace binding or the bulk API settings).",
     leaseLost: "Another invocation took over this run after its lease expired; the newer one carries on.",
     storage: "The coordinator's own storage failed.",
+    configuration: "A configuration variable of the Worker is invalid.",
   };
   function plainError(text, errorClass) {
     if (!text) return "";

@@ -205,3 +205,55 @@ fn a_bad_flag_is_refused_before_anything_runs() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(d.coordinator.store().recent_runs(1).unwrap().len(), 0);
 }
+
+#[test]
+fn a_full_read_that_fails_part_way_is_resumed_not_restarted() {
+    // Given a first (full) read that wrote one key, then lost BigQuery
+    let d = Deployment::new(&[
+        ("MAX_KV_WRITES_PER_INVOCATION", "1"),
+        ("BIGQUERY_PAGE_ROWS", "1"),
+    ]);
+    leads(
+        &d,
+        &[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")],
+    );
+    d.webhook(&[("wait", "false")]);
+    d.fire_alarm();
+    assert_eq!(d.services.kv.keys(), vec!["a"]);
+    d.services.table.borrow_mut().outage = 100;
+    for _ in 0..3 {
+        d.fire_alarm();
+    }
+    let s = d.status();
+    assert_eq!(s["last_run"]["status"], "failed", "{s}");
+    assert_eq!(
+        d.services.kv.keys(),
+        vec!["a", "b"],
+        "the page read ahead was written"
+    );
+    // When BigQuery is back, the retry takes up the same job where it
+    // stopped: no new query, and the first key is not read again.
+    d.services.table.borrow_mut().outage = 0;
+    d.fire_alarm();
+    d.settle(0);
+    assert_eq!(d.services.kv.keys(), vec!["a", "b", "c"]);
+    assert_eq!(
+        d.services.table.borrow().queries,
+        1,
+        "one job for the whole read"
+    );
+    let last = &d.status()["last_run"];
+    assert_eq!(last["status"], "completed");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("resumes the full read of run 1"),
+        "{last}"
+    );
+    assert_eq!(
+        *d.services.kv.binding_writes.borrow(),
+        3,
+        "no key written twice"
+    );
+}

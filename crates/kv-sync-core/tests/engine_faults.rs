@@ -11,6 +11,7 @@
 mod support;
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use proptest::prelude::*;
@@ -23,7 +24,7 @@ use kv_sync_core::settings::SyncConfig;
 use support::fakes::warehouse::Lead;
 use support::fakes::Faults;
 use support::rng::Rng;
-use support::{block_on, World};
+use support::world::World;
 
 const SECOND: Micros = MICROS_PER_SECOND;
 
@@ -31,8 +32,8 @@ const SECOND: Micros = MICROS_PER_SECOND;
 /// wins, unless it deletes, has no `updated_at`, or has a key KV refuses.
 fn assert_kv_equals_source(world: &World, context: &str) {
     let mut live = 0;
-    for (k, row) in world.warehouse.winners() {
-        let held = world.kv.value(&k);
+    for (k, row) in world.warehouse().winners() {
+        let held = world.kv().value(&k);
         let writable =
             !row.deleted && row.updated_at.is_some() && !matches!(k.as_str(), "." | "..");
         if writable {
@@ -43,10 +44,33 @@ fn assert_kv_equals_source(world: &World, context: &str) {
         }
     }
     assert_eq!(
-        world.kv.data.len(),
+        world.kv().data.len(),
         live,
         "{context}: KV holds exactly the live rows"
     );
+}
+
+/// An incremental run, checked as soon as it completes: every row of the
+/// window it read (`updated_at` at or after the cursor before it, less the
+/// lookback) is in KV as the source has it. What only a full run repairs
+/// (hard deletes, KV changed behind kv-sync's back) is left to the end.
+fn incremental_run(world: &mut World, context: &str, changed_behind: &HashSet<String>) {
+    let lookback = 600 * SECOND;
+    let since = world
+        .cursor()
+        .map_or(Micros::MIN, |c| c.updated_at - lookback);
+    world.sync(false);
+    for (k, row) in world.warehouse().winners() {
+        let Some(at) = row.updated_at.filter(|at| *at >= since) else {
+            continue;
+        };
+        if matches!(k.as_str(), "." | "..") || changed_behind.contains(&k) {
+            continue;
+        }
+        let held = world.kv().value(&k);
+        let expected = (!row.deleted).then(|| row.expected_value());
+        assert_eq!(held, expected, "{context}: {k} (updated at {at}) in KV");
+    }
 }
 
 /// A source of `n` rows over a few timestamps (many ties), some deleted.
@@ -59,15 +83,15 @@ fn seed_source(world: &mut World, rng: &mut Rng, n: usize, base: Micros) {
             rng.range(0, 1_000) as i64,
         );
         row.deleted = rng.chance(0.1);
-        world.warehouse.upsert(row);
+        world.warehouse().upsert(row);
     }
 }
 
 /// Inserts, updates (newer updated_at), deletes and late rows inside the
 /// lookback, after a first sync.
 fn mutate_source(world: &mut World, rng: &mut Rng, n: usize) {
-    let now = world.clock.now_micros();
-    let keys: Vec<String> = world.warehouse.rows.keys().cloned().collect();
+    let now = world.now();
+    let keys: Vec<String> = world.warehouse().rows.keys().cloned().collect();
     for _ in 0..n {
         let roll = rng.range(0, 9);
         let updated_at = if roll == 0 {
@@ -82,7 +106,7 @@ fn mutate_source(world: &mut World, rng: &mut Rng, n: usize) {
         };
         let mut row = Lead::new(&key, updated_at, "Edsger", rng.range(0, 1_000) as i64);
         row.deleted = rng.chance(0.15);
-        world.warehouse.upsert(row);
+        world.warehouse().upsert(row);
     }
 }
 
@@ -105,10 +129,11 @@ fn scenario_limits(rng: &mut Rng) -> RunLimits {
 
 /// Rows leave the source, keys appear twice, rows are stamped in the
 /// future or not at all, keys KV refuses arrive, and KV is changed behind
-/// kv-sync's back.
-fn turn_hostile(world: &mut World, rng: &mut Rng, n: usize) {
-    let now = world.clock.now_micros();
-    let keys: Vec<String> = world.warehouse.rows.keys().cloned().collect();
+/// kv-sync's back. Returns the keys changed in KV behind its back.
+fn turn_hostile(world: &mut World, rng: &mut Rng, n: usize) -> HashSet<String> {
+    let mut changed_behind = HashSet::new();
+    let now = world.now();
+    let keys: Vec<String> = world.warehouse().rows.keys().cloned().collect();
     for _ in 0..n {
         let Some(key) =
             (!keys.is_empty()).then(|| keys[rng.range(0, keys.len() as u64 - 1) as usize].clone())
@@ -116,67 +141,73 @@ fn turn_hostile(world: &mut World, rng: &mut Rng, n: usize) {
             break;
         };
         match rng.range(0, 5) {
-            0 => world.warehouse.remove(&key),
-            1 => world.warehouse.duplicates.push(Lead::new(
+            0 => world.warehouse().remove(&key),
+            1 => world.warehouse().duplicates.push(Lead::new(
                 &key,
                 now + SECOND * rng.range(0, 2) as i64,
                 ["Ada", "Zed"][rng.range(0, 1) as usize],
                 rng.range(0, 9) as i64,
             )),
             2 => {
-                if let Some(held) = world.kv.data.get_mut(&key) {
+                if let Some(held) = world.kv().data.get_mut(&key) {
                     held.0 = "{\"tampered\":true}".into();
+                    changed_behind.insert(key);
                 }
             }
-            3 => world.kv.data.remove(&key).map_or((), drop),
+            3 if world.kv().data.remove(&key).is_some() => {
+                changed_behind.insert(key);
+            }
             _ => {}
         }
     }
     let year_2099 = 4_070_908_800 * SECOND;
-    world.warehouse.upsert(Lead::new(
+    world.warehouse().upsert(Lead::new(
         &format!("f{}", rng.range(0, 99)),
         year_2099,
         "Future",
         1,
     ));
-    world.warehouse.upsert(Lead {
+    world.warehouse().upsert(Lead {
         updated_at: None,
         ..Lead::new(&format!("u{}", rng.range(0, 99)), 0, "Undated", 1)
     });
-    world.warehouse.upsert(Lead::new(
+    world.warehouse().upsert(Lead::new(
         [".", ".."][rng.range(0, 1) as usize],
         now,
         "Refused",
         1,
     ));
+    changed_behind
 }
 
 /// The sync's life under the given faults: an import, then changes, then
 /// a hostile turn with an incremental run, then a full run that rewrites
 /// and deletes what left the source.
 fn lifetime(world: &mut World, rng: &mut Rng, rows: usize) {
-    seed_source(world, rng, rows, world.clock.now_micros() - 100 * SECOND);
-    block_on(world.sync(false));
-    world.clock.advance(60 * SECOND);
+    let base = world.now() - 100 * SECOND;
+    seed_source(world, rng, rows, base);
+    world.sync(false);
+    assert_kv_equals_source(world, "after the first (full) run");
+    world.advance(60 * SECOND);
     mutate_source(world, rng, rows / 2 + 1);
-    block_on(world.sync(false));
-    world.clock.advance(60 * SECOND);
-    turn_hostile(world, rng, rows / 4 + 1);
-    block_on(world.sync(false));
-    block_on(world.sync_with(RunMode {
+    incremental_run(world, "after the changes", &HashSet::new());
+    world.advance(60 * SECOND);
+    let changed_behind = turn_hostile(world, rng, rows / 4 + 1);
+    incremental_run(world, "after the hostile turn", &changed_behind);
+    world.sync_with(RunMode {
         full: true,
         rewrite: true,
         allow_mass_delete: true,
-    }));
+    });
 }
 
 /// Faults that strike exactly at step `at` of a counter shared by the
 /// warehouse, KV and the store.
 fn crash_at(world: &mut World, at: u64) -> Rc<Cell<u64>> {
     let steps = Rc::new(Cell::new(0));
-    world.warehouse.faults = Faults::at_step(steps.clone(), at, 1);
-    world.kv.faults = Faults::at_step(steps.clone(), at, at.wrapping_add(2));
-    *world.store.sql().faults.borrow_mut() = Faults::at_step(steps.clone(), at, 3);
+    world.warehouse().faults = Faults::at_step(steps.clone(), at, 1);
+    world.kv().faults = Faults::at_step(steps.clone(), at, at.wrapping_add(2));
+    *world.storage.faults.borrow_mut() = Faults::at_step(steps.clone(), at, 3);
     steps
 }
 
@@ -194,6 +225,7 @@ fn a_crash_at_every_step_of_a_run_loses_nothing() {
         clean > 50,
         "the scenario passes many fault points ({clean})"
     );
+    eprintln!("PROBE clean steps {clean}");
     // When the run crashes at step k, for every k, then recovery is exact.
     for k in 0..clean {
         let mut world = World::new(scenario_limits(&mut Rng::new(7)));
@@ -260,25 +292,25 @@ fn a_thousand_random_scenarios_with_faults_end_with_kv_equal_to_the_source() {
         .run(&scenarios(), |s| {
             let mut world = World::new(limits(s.page_rows, s.batch_rows, s.max_kv_requests));
             let seed = s.fault_seed;
-            world.warehouse.faults =
+            world.warehouse().faults =
                 Faults::new(seed.wrapping_mul(3).wrapping_add(1), s.fault_rate);
-            world.kv.faults = Faults::new(seed.wrapping_mul(3).wrapping_add(2), s.fault_rate);
-            *world.store.sql().faults.borrow_mut() =
+            world.kv().faults = Faults::new(seed.wrapping_mul(3).wrapping_add(2), s.fault_rate);
+            *world.storage.faults.borrow_mut() =
                 Faults::new(seed.wrapping_mul(3).wrapping_add(3), s.fault_rate);
             lifetime(&mut world, &mut Rng::new(s.source_seed), s.rows);
             assert_kv_equals_source(&world, &format!("{s:?}"));
             // And with nothing changed, a further run writes nothing.
-            world.warehouse.faults.p = 0.0;
-            world.kv.faults.p = 0.0;
-            world.store.sql().faults.borrow_mut().p = 0.0;
-            let writes = world.kv.writes();
-            block_on(world.sync(false));
-            prop_assert_eq!(world.kv.writes(), writes, "an idle re-run wrote");
+            world.warehouse().faults.p = 0.0;
+            world.kv().faults.p = 0.0;
+            world.storage.faults.borrow_mut().p = 0.0;
+            let writes = world.kv().writes();
+            world.sync(false);
+            prop_assert_eq!(world.kv().writes(), writes, "an idle re-run wrote");
             faults_seen.set(
                 faults_seen.get()
-                    + world.warehouse.faults.injected
-                    + world.kv.faults.injected
-                    + world.store.sql().faults.borrow().injected,
+                    + world.warehouse().faults.injected
+                    + world.kv().faults.injected
+                    + world.storage.faults.borrow().injected,
             );
             Ok(())
         })
@@ -296,8 +328,13 @@ fn without_faults_each_row_is_written_once() {
         let mut rng = Rng::new(seed);
         let mut world = World::new(scenario_limits(&mut rng));
         seed_source(&mut world, &mut rng, 80, SECOND);
-        block_on(world.sync(false));
-        let live = world.warehouse.rows.values().filter(|r| !r.deleted).count() as u64;
-        assert_eq!(world.kv.puts, live, "seed {seed}");
+        world.sync(false);
+        let live = world
+            .warehouse()
+            .rows
+            .values()
+            .filter(|r| !r.deleted)
+            .count() as u64;
+        assert_eq!(world.kv().puts, live, "seed {seed}");
     }
 }

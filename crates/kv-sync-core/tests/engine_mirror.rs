@@ -11,7 +11,7 @@ use kv_sync_core::engine::time::{Micros, MICROS_PER_SECOND};
 use kv_sync_core::settings::SyncConfig;
 use serde_json::json;
 use support::fakes::warehouse::Lead;
-use support::{block_on, World};
+use support::world::World;
 
 const SECOND: Micros = MICROS_PER_SECOND;
 
@@ -29,9 +29,9 @@ fn key(i: usize) -> String {
 }
 
 fn seed(world: &mut World, n: usize) {
-    let t = world.clock.now_micros() - 100 * SECOND;
+    let t = world.now() - 100 * SECOND;
     for i in 0..n {
-        world.warehouse.upsert(Lead::new(
+        world.warehouse().upsert(Lead::new(
             &key(i),
             t + (i as i64 % 5) * SECOND,
             "Ada",
@@ -45,17 +45,21 @@ fn keys_removed_at_the_source_are_deleted_by_a_full_run_and_only_those() {
     // Given 100 rows in KV,
     let mut w = world(13, 3);
     seed(&mut w, 100);
-    block_on(w.sync(false));
-    assert_eq!(w.kv.data.len(), 100);
+    w.sync(false);
+    assert_eq!(w.kv().data.len(), 100);
     // when 5 leave the source, an incremental run deletes nothing,
     for i in [3, 17, 42, 77, 99] {
-        w.warehouse.remove(&key(i));
+        w.warehouse().remove(&key(i));
     }
-    w.clock.advance(60 * SECOND);
-    block_on(w.sync(false));
-    assert_eq!(w.kv.data.len(), 100, "only a full read can tell a row left");
+    w.advance(60 * SECOND);
+    w.sync(false);
+    assert_eq!(
+        w.kv().data.len(),
+        100,
+        "only a full read can tell a row left"
+    );
     // and a full run deletes exactly those 5, across invocations.
-    block_on(w.sync(true));
+    w.sync(true);
     let run = w.last_run();
     assert_eq!(run.counters.rows_orphaned, 5);
     assert_eq!(run.warning, None);
@@ -63,24 +67,24 @@ fn keys_removed_at_the_source_are_deleted_by_a_full_run_and_only_those() {
         run.invocations > 1,
         "the orphans were deleted within the write budget"
     );
-    assert_eq!(w.kv.data.len(), 95);
+    assert_eq!(w.kv().data.len(), 95);
     for i in [3, 17, 42, 77, 99] {
-        assert_eq!(w.kv.value(&key(i)), None);
+        assert_eq!(w.kv().value(&key(i)), None);
     }
     assert_eq!(w.stored_keys(), 95, "kv-sync forgot them");
     // A second full run finds nothing more to delete.
-    block_on(w.sync(true));
+    w.sync(true);
     assert_eq!(w.last_run().counters.rows_orphaned, 0);
-    assert_eq!(w.kv.deletes, 5);
+    assert_eq!(w.kv().deletes, 5);
 }
 
 #[test]
 fn an_empty_source_deletes_nothing_and_says_why() {
     let mut w = world(50, 1_000);
     seed(&mut w, 30);
-    block_on(w.sync(false));
-    w.warehouse.rows.clear();
-    block_on(w.sync(true));
+    w.sync(false);
+    w.warehouse().rows.clear();
+    w.sync(true);
     let run = w.last_run();
     assert_eq!(run.counters.rows_orphaned, 0);
     assert!(
@@ -88,51 +92,51 @@ fn an_empty_source_deletes_nothing_and_says_why() {
         "{:?}",
         run.warning
     );
-    assert_eq!(w.kv.data.len(), 30, "nothing was deleted");
+    assert_eq!(w.kv().data.len(), 30, "nothing was deleted");
 }
 
 #[test]
 fn a_mass_delete_is_held_back_unless_allowed() {
     let mut w = world(50, 1_000);
     seed(&mut w, 50);
-    block_on(w.sync(false));
+    w.sync(false);
     for i in 0..15 {
-        w.warehouse.remove(&key(i));
+        w.warehouse().remove(&key(i));
     }
-    block_on(w.sync(true));
+    w.sync(true);
     let warning = w.last_run().warning.expect("held back");
     assert!(
         warning.contains("15 of the 50 keys") && warning.contains("30.0%"),
         "{warning}"
     );
     assert!(warning.contains("allow_mass_delete=true"), "{warning}");
-    assert_eq!(w.kv.data.len(), 50);
-    block_on(w.sync_with(RunMode {
+    assert_eq!(w.kv().data.len(), 50);
+    w.sync_with(RunMode {
         full: true,
         allow_mass_delete: true,
         ..RunMode::default()
-    }));
+    });
     assert_eq!(w.last_run().counters.rows_orphaned, 15);
-    assert_eq!(w.kv.data.len(), 35);
+    assert_eq!(w.kv().data.len(), 35);
 }
 
 #[test]
 fn tombstones_of_rows_gone_from_the_source_are_forgotten_by_a_full_run() {
     let mut w = world(50, 1_000);
     seed(&mut w, 20);
-    let mut gone = Lead::new("tomb", w.clock.now_micros(), "x", 1);
+    let mut gone = Lead::new("tomb", w.now(), "x", 1);
     gone.deleted = true;
-    w.warehouse.upsert(gone);
-    block_on(w.sync(false));
+    w.warehouse().upsert(gone);
+    w.sync(false);
     assert_eq!(
         w.stored_keys(),
         21,
         "the delete is remembered as a tombstone"
     );
-    block_on(w.sync(true));
+    w.sync(true);
     assert_eq!(w.stored_keys(), 21, "a tombstone still in the source stays");
-    w.warehouse.remove("tomb");
-    block_on(w.sync(true));
+    w.warehouse().remove("tomb");
+    w.sync(true);
     assert_eq!(w.stored_keys(), 20, "one gone from the source is forgotten");
     assert_eq!(
         w.last_run().counters.rows_orphaned,
@@ -145,28 +149,28 @@ fn tombstones_of_rows_gone_from_the_source_are_forgotten_by_a_full_run() {
 fn a_forced_rewrite_repairs_kv_changed_behind_kv_syncs_back() {
     let mut w = world(50, 1_000);
     seed(&mut w, 10);
-    block_on(w.sync(false));
-    w.kv.data.remove(&key(2));
-    w.kv.data.get_mut(&key(5)).unwrap().0 = "{\"tampered\":true}".into();
-    block_on(w.sync(true));
+    w.sync(false);
+    w.kv().data.remove(&key(2));
+    w.kv().data.get_mut(&key(5)).unwrap().0 = "{\"tampered\":true}".into();
+    w.sync(true);
     assert_eq!(
-        w.kv.value(&key(2)),
+        w.kv().value(&key(2)),
         None,
         "a plain full run trusts its hashes"
     );
-    let writes = w.kv.writes();
-    block_on(w.sync_with(RunMode {
+    let writes = w.kv().writes();
+    w.sync_with(RunMode {
         full: true,
         rewrite: true,
         ..RunMode::default()
-    }));
-    assert_eq!(w.kv.writes() - writes, 10, "every value was written");
+    });
+    assert_eq!(w.kv().writes() - writes, 10, "every value was written");
     assert_eq!(
-        w.kv.value(&key(2)),
+        w.kv().value(&key(2)),
         Some(json!({"name": "Ada", "visits": 2}))
     );
     assert_eq!(
-        w.kv.value(&key(5)),
+        w.kv().value(&key(5)),
         Some(json!({"name": "Ada", "visits": 5}))
     );
 }
@@ -176,34 +180,31 @@ fn a_row_stamped_in_the_future_never_hides_the_rows_after_it() {
     let mut w = world(50, 1_000);
     seed(&mut w, 5);
     let year_2099 = 4_070_908_800 * SECOND;
-    w.warehouse
+    w.warehouse()
         .upsert(Lead::new("from-2099", year_2099, "Future", 1));
-    block_on(w.sync(false));
+    w.sync(false);
     assert_eq!(
-        w.kv.value("from-2099"),
+        w.kv().value("from-2099"),
         Some(json!({"name": "Future", "visits": 1}))
     );
     let cursor = w.cursor().unwrap();
-    assert!(
-        cursor.updated_at <= w.clock.now_micros() + CLOCK_SKEW,
-        "{cursor:?}"
-    );
-    w.clock.advance(120 * SECOND);
-    let now = w.clock.now_micros();
+    assert!(cursor.updated_at <= w.now() + CLOCK_SKEW, "{cursor:?}");
+    w.advance(120 * SECOND);
+    let now = w.now();
     for i in 0..10 {
-        w.warehouse
+        w.warehouse()
             .upsert(Lead::new(&format!("new-{i}"), now, "Later", i));
     }
-    let writes = w.kv.writes();
-    block_on(w.sync(false));
+    let writes = w.kv().writes();
+    w.sync(false);
     for i in 0..10 {
         assert_eq!(
-            w.kv.value(&format!("new-{i}")),
+            w.kv().value(&format!("new-{i}")),
             Some(json!({"name": "Later", "visits": i}))
         );
     }
     assert_eq!(
-        w.kv.writes() - writes,
+        w.kv().writes() - writes,
         10,
         "the future row is not rewritten"
     );
@@ -213,13 +214,13 @@ fn a_row_stamped_in_the_future_never_hides_the_rows_after_it() {
 fn keys_kv_refuses_are_quarantined_with_kvs_reason_and_the_rest_are_written() {
     let mut w = world(8, 1_000);
     seed(&mut w, 28);
-    let now = w.clock.now_micros();
-    w.warehouse
+    let now = w.now();
+    w.warehouse()
         .upsert(Lead::new(".", now - 50 * SECOND, "Dot", 1));
-    w.warehouse
+    w.warehouse()
         .upsert(Lead::new("..", now - 40 * SECOND, "Dots", 2));
-    block_on(w.sync(false));
-    assert_eq!(w.kv.data.len(), 28);
+    w.sync(false);
+    assert_eq!(w.kv().data.len(), 28);
     let failed = w.failed_rows();
     assert!(
         failed["."].contains("is not allowed as a key name"),
@@ -244,42 +245,42 @@ fn keys_kv_refuses_are_quarantined_with_kvs_reason_and_the_rest_are_written() {
 fn a_row_without_updated_at_is_reported_naming_the_column() {
     let mut w = world(50, 1_000);
     seed(&mut w, 3);
-    w.warehouse.upsert(Lead {
+    w.warehouse().upsert(Lead {
         updated_at: None,
         ..Lead::new("undated", 0, "x", 1)
     });
-    block_on(w.sync(false));
+    w.sync(false);
     assert!(w.failed_rows()["undated"].contains("updated_at is null"));
     assert_eq!(w.state().failed_listed, 1);
-    block_on(w.sync(false));
+    w.sync(false);
     assert_eq!(w.state().failed_listed, 1, "reported again, counted once");
 }
 
 #[test]
 fn one_key_twice_settles_on_the_same_row_every_run() {
     let mut w = world(1, 1_000);
-    let t = w.clock.now_micros() - 10 * SECOND;
-    w.warehouse.upsert(Lead::new("twice", t, "Ada", 1));
-    w.warehouse
+    let t = w.now() - 10 * SECOND;
+    w.warehouse().upsert(Lead::new("twice", t, "Ada", 1));
+    w.warehouse()
         .duplicates
         .push(Lead::new("twice", t, "Grace", 2));
-    w.warehouse
+    w.warehouse()
         .duplicates
         .push(Lead::new("twice", t - SECOND, "Older", 3));
-    w.warehouse.upsert(Lead::new("other", t, "Linus", 4));
-    block_on(w.sync(false));
-    let settled = w.kv.value("twice");
+    w.warehouse().upsert(Lead::new("other", t, "Linus", 4));
+    w.sync(false);
+    let settled = w.kv().value("twice");
     assert_eq!(
         settled,
         Some(json!({"name": "Grace", "visits": 2})),
         "the greater of the newest"
     );
-    let writes = w.kv.writes();
+    let writes = w.kv().writes();
     for _ in 0..3 {
-        block_on(w.sync(false));
+        w.sync(false);
     }
     assert_eq!(
-        w.kv.writes(),
+        w.kv().writes(),
         writes,
         "no flapping rewrites inside the lookback"
     );
@@ -288,28 +289,36 @@ fn one_key_twice_settles_on_the_same_row_every_run() {
 #[test]
 fn with_a_ttl_a_full_read_comes_once_per_half_ttl_whatever_the_tombstones() {
     let mut w = world(50, 1_000);
-    w.config.kv_expiration_ttl_seconds = 60;
-    w.config.interval_seconds = 3;
-    w.limits = RunLimits {
-        lease_ttl: w.limits.lease_ttl,
-        ..RunLimits::from_config(&w.config)
+    w.deploy(&[
+        ("KV_EXPIRATION_TTL_SECONDS", "60"),
+        ("SYNC_INTERVAL_SECONDS", "3"),
+    ]);
+    let config = SyncConfig {
+        kv_expiration_ttl_seconds: 60,
+        interval_seconds: 3,
+        ..SyncConfig::default()
+    };
+    let lease_ttl = w.limits().lease_ttl;
+    *w.limits() = RunLimits {
+        lease_ttl,
+        ..RunLimits::from_config(&config)
     };
     seed(&mut w, 10);
-    let mut tomb = Lead::new("tomb", w.clock.now_micros() - 50 * SECOND, "x", 1);
+    let mut tomb = Lead::new("tomb", w.now() - 50 * SECOND, "x", 1);
     tomb.deleted = true;
-    w.warehouse.upsert(tomb);
+    w.warehouse().upsert(tomb);
     let mut full_reads = Vec::new();
     for tick in 0..40 {
-        if block_on(w.alarm()) == Some(true) {
+        if w.alarm() == Some(true) {
             full_reads.push(tick * 3);
         }
-        w.clock.advance(3 * SECOND);
+        w.advance(3 * SECOND);
     }
     // An alarm every 3 s for 120 s: a full read at 0, 30, 60 and 90 s.
     assert_eq!(full_reads, vec![0, 30, 60, 90]);
-    let metadata = w.kv.data[&key(0)].1;
+    let metadata = w.kv().data[&key(0)].1;
     assert!(
-        w.clock.now_micros() - metadata.synced_at < 60 * SECOND,
+        w.now() - metadata.synced_at < 60 * SECOND,
         "values never reach their TTL"
     );
 }
@@ -317,34 +326,33 @@ fn with_a_ttl_a_full_read_comes_once_per_half_ttl_whatever_the_tombstones() {
 #[test]
 fn a_full_run_of_one_sync_never_deletes_another_syncs_keys_in_a_shared_namespace() {
     // Given two syncs writing into one namespace under their own prefixes,
-    let mut leads = world(50, 1_000);
-    leads.key_prefix = "lead:".into();
-    let mut companies = world(50, 1_000);
-    companies.key_prefix = "co:".into();
+    let limits = world(50, 1_000).limits().clone();
+    let mut leads = World::named(limits.clone(), "leads", "lead:");
+    let mut companies = World::named(limits, "companies", "co:");
+    companies.share_kv_with(&leads);
     seed(&mut leads, 20);
     seed(&mut companies, 10);
     // (the same source keys in both: only the prefix tells them apart)
-    block_on(leads.sync(false));
-    companies.kv = std::mem::take(&mut leads.kv);
-    block_on(companies.sync(false));
-    assert_eq!(companies.kv.data.len(), 30);
+    leads.sync(false);
+    companies.sync(false);
+    assert_eq!(companies.kv().data.len(), 30);
     assert!(
-        companies.kv.data.contains_key("co:lead-003")
-            && companies.kv.data.contains_key("lead:lead-003")
+        companies.kv().data.contains_key("co:lead-003")
+            && companies.kv().data.contains_key("lead:lead-003")
     );
     // when every company leaves its source and a full run may delete them all,
-    companies.warehouse.rows.clear();
+    companies.warehouse().rows.clear();
     companies
-        .warehouse
-        .upsert(Lead::new("survivor", companies.clock.now_micros(), "x", 1));
-    block_on(companies.sync_with(RunMode {
+        .warehouse()
+        .upsert(Lead::new("survivor", companies.now(), "x", 1));
+    companies.sync_with(RunMode {
         full: true,
         allow_mass_delete: true,
         ..RunMode::default()
-    }));
+    });
     // then only that sync's keys are gone.
     assert_eq!(companies.last_run().counters.rows_orphaned, 10);
-    let kv = &companies.kv.data;
+    let kv = &companies.kv().data.clone();
     assert_eq!(
         kv.keys().filter(|k| k.starts_with("lead:")).count(),
         20,

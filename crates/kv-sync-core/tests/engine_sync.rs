@@ -6,12 +6,14 @@ mod support;
 use kv_sync_core::engine::cursor::Cursor;
 use kv_sync_core::engine::error::{RunError, StoreError, WarehouseError};
 use kv_sync_core::engine::limits::RunLimits;
-use kv_sync_core::engine::run::{Engine, Outcome, Pause, Ports, RunSpec};
+use kv_sync_core::engine::run::{Engine, Outcome, Ports, RunSpec};
 use kv_sync_core::engine::time::{Micros, MICROS_PER_SECOND};
 use kv_sync_core::settings::SyncConfig;
 use serde_json::json;
+use support::block_on;
 use support::fakes::warehouse::Lead;
-use support::{block_on, World, QUERY};
+use support::world::World;
+use support::world::QUERY;
 
 const SECOND: Micros = MICROS_PER_SECOND;
 
@@ -33,16 +35,21 @@ fn key(i: usize) -> String {
 }
 
 fn assert_kv_matches_source(world: &World) {
-    for (k, row) in &world.warehouse.rows {
-        match (row.deleted, world.kv.value(k)) {
+    for (k, row) in &world.warehouse().rows {
+        match (row.deleted, world.kv().value(k)) {
             (true, None) => {}
             (false, Some(v)) => assert_eq!(v, row.expected_value(), "value of {k}"),
             (deleted, v) => panic!("{k}: deleted={deleted} but KV holds {v:?}"),
         }
     }
-    let live = world.warehouse.rows.values().filter(|r| !r.deleted).count();
+    let live = world
+        .warehouse()
+        .rows
+        .values()
+        .filter(|r| !r.deleted)
+        .count();
     assert_eq!(
-        world.kv.data.len(),
+        world.kv().data.len(),
         live,
         "KV holds exactly the live source rows"
     );
@@ -56,19 +63,19 @@ fn ten_thousand_rows_sharing_one_updated_at_sync_completely() {
     let t = 1_767_225_600_123_456;
     for i in 0..10_000 {
         world
-            .warehouse
+            .warehouse()
             .upsert(Lead::new(&key(i), t, "Ada", i as i64));
     }
     // When the run goes to completion across invocations,
-    let invocations = block_on(world.sync(false));
+    let invocations = world.sync(false);
     // then every row is in KV, the cursor sits on the last key of the tie,
     // and it took one job and many invocations.
     assert_kv_matches_source(&world);
     assert_eq!(world.cursor(), Some(Cursor::new(t, key(9_999))));
-    assert_eq!(world.warehouse.jobs_started, 1);
+    assert_eq!(world.warehouse().jobs_started, 1);
     assert_eq!(invocations, 200);
-    assert_eq!(world.kv.writes(), 10_000, "no row was written twice");
-    assert!(world.kv.largest_batch <= 50);
+    assert_eq!(world.kv().writes(), 10_000, "no row was written twice");
+    assert!(world.kv().largest_batch <= 50);
 }
 
 #[test]
@@ -76,15 +83,15 @@ fn a_re_run_with_nothing_changed_makes_no_kv_writes() {
     let mut world = World::new(small_limits(10, 7, 1_000));
     for i in 0..100 {
         world
-            .warehouse
+            .warehouse()
             .upsert(Lead::new(&key(i), SECOND * (i as i64), "x", 1));
     }
-    block_on(world.sync(false));
-    let writes = world.kv.writes();
-    block_on(world.sync(false));
-    block_on(world.sync(true));
+    world.sync(false);
+    let writes = world.kv().writes();
+    world.sync(false);
+    world.sync(true);
     assert_eq!(
-        world.kv.writes(),
+        world.kv().writes(),
         writes,
         "unchanged values are not rewritten"
     );
@@ -94,17 +101,17 @@ fn a_re_run_with_nothing_changed_makes_no_kv_writes() {
 #[test]
 fn rows_that_land_late_inside_the_lookback_are_caught() {
     let mut world = World::new(limits());
-    let now = world.clock.now_micros();
-    world.warehouse.upsert(Lead::new("a", now, "first", 1));
-    block_on(world.sync(false));
+    let now = world.now();
+    world.warehouse().upsert(Lead::new("a", now, "first", 1));
+    world.sync(false);
     // A row stamped 5 minutes before the cursor appears only now (a slow
     // pipeline upstream); the lookback is 10 minutes.
     world
-        .warehouse
+        .warehouse()
         .upsert(Lead::new("late", now - 300 * SECOND, "late", 2));
-    block_on(world.sync(false));
+    world.sync(false);
     assert_eq!(
-        world.kv.value("late"),
+        world.kv().value("late"),
         Some(json!({"name": "late", "visits": 2}))
     );
     assert_eq!(
@@ -112,7 +119,7 @@ fn rows_that_land_late_inside_the_lookback_are_caught() {
         Some(Cursor::new(now, "a")),
         "the cursor did not move back"
     );
-    let since = world.warehouse.queries.last().unwrap().params[0]
+    let since = world.warehouse().queries.last().unwrap().params[0]
         .value
         .clone();
     assert_eq!(
@@ -125,49 +132,51 @@ fn rows_that_land_late_inside_the_lookback_are_caught() {
 fn changed_rows_are_rewritten_and_deleted_rows_removed() {
     let mut world = World::new(limits());
     for i in 0..10 {
-        world.warehouse.upsert(Lead::new(&key(i), SECOND, "v1", 1));
+        world
+            .warehouse()
+            .upsert(Lead::new(&key(i), SECOND, "v1", 1));
     }
-    block_on(world.sync(false));
+    world.sync(false);
     world
-        .warehouse
+        .warehouse()
         .upsert(Lead::new(&key(3), 2 * SECOND, "v2", 2));
     let mut gone = Lead::new(&key(4), 2 * SECOND, "v1", 1);
     gone.deleted = true;
-    world.warehouse.upsert(gone);
-    let before = world.kv.writes();
-    block_on(world.sync(false));
+    world.warehouse().upsert(gone);
+    let before = world.kv().writes();
+    world.sync(false);
     assert_kv_matches_source(&world);
-    assert_eq!(world.kv.writes() - before, 2, "one put and one delete");
+    assert_eq!(world.kv().writes() - before, 2, "one put and one delete");
     // The delete is remembered: the next run does not delete again.
-    block_on(world.sync(false));
-    assert_eq!(world.kv.writes() - before, 2);
+    world.sync(false);
+    assert_eq!(world.kv().writes() - before, 2);
 }
 
 #[test]
 fn bad_rows_are_quarantined_and_do_not_block_the_cursor() {
     let mut world = World::new(small_limits(3, 2, 1_000));
-    world.warehouse.upsert(Lead::new("ok-1", SECOND, "a", 1));
+    world.warehouse().upsert(Lead::new("ok-1", SECOND, "a", 1));
     for visits in [1, 2] {
-        world.warehouse.upsert(Lead {
+        world.warehouse().upsert(Lead {
             key: None,
             ..Lead::new("x", 2 * SECOND, "a", visits)
         });
     }
     world
-        .warehouse
+        .warehouse()
         .upsert(Lead::new(&"k".repeat(600), 3 * SECOND, "a", 1));
     world
-        .warehouse
+        .warehouse()
         .upsert(Lead::new("ok-2", 4 * SECOND, "a", 1));
-    block_on(world.sync(false));
+    world.sync(false);
     assert_eq!(
-        world.kv.value("ok-2"),
+        world.kv().value("ok-2"),
         Some(json!({"name": "a", "visits": 1}))
     );
     assert_eq!(world.cursor(), Some(Cursor::new(4 * SECOND, "ok-2")));
     // Each bad row is one failed row, the two without a key included, and
     // reading them again does not count them twice.
-    block_on(world.sync(false));
+    world.sync(false);
     let failed = &world.failed_rows();
     assert_eq!(failed.len(), 3, "{failed:?}");
     let keyless: Vec<_> = failed
@@ -187,37 +196,37 @@ fn values_are_refreshed_before_their_ttl_expires() {
         refresh_after: Some(3_600 * SECOND),
         ..limits()
     });
-    world.warehouse.upsert(Lead::new("a", SECOND, "x", 1));
-    block_on(world.sync(false));
-    block_on(world.sync(true));
-    assert_eq!(world.kv.writes(), 1, "fresh values are not rewritten");
-    world.clock.advance(3_601 * SECOND);
-    block_on(world.sync(true));
-    assert_eq!(world.kv.writes(), 2, "an old value is refreshed");
+    world.warehouse().upsert(Lead::new("a", SECOND, "x", 1));
+    world.sync(false);
+    world.sync(true);
+    assert_eq!(world.kv().writes(), 1, "fresh values are not rewritten");
+    world.advance(3_601 * SECOND);
+    world.sync(true);
+    assert_eq!(world.kv().writes(), 2, "an old value is refreshed");
 }
 
 #[test]
 fn budgets_pause_and_the_next_invocation_continues() {
     let mut world = World::new(small_limits(1_000, 100, 250));
     for i in 0..1_000 {
-        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
+        world.warehouse().upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
     world.start_run(false);
-    let report = block_on(world.invoke());
-    assert_eq!(report.outcome, Outcome::Paused(Pause::WriteBudget));
-    assert_eq!(report.progress.counters.rows_written, 250);
-    assert_eq!(report.progress.total_rows, Some(1_000));
-    assert_eq!(world.kv.writes(), 250);
+    let report = world.invoke();
+    assert!(report.paused("WriteBudget"), "{report:?}");
+    assert_eq!(report.run.counters.rows_written, 250);
+    assert_eq!(report.run.total_rows, Some(1_000));
+    assert_eq!(world.kv().writes(), 250);
     // Time: a clock that moves 1 s per reading runs out of a 25 s budget.
-    world.clock.tick.set(SECOND);
-    world.limits.max_kv_requests = 1_000_000;
-    world.limits.batch_rows = 10;
-    let report = block_on(world.invoke());
-    assert_eq!(report.outcome, Outcome::Paused(Pause::TimeBudget));
-    world.clock.tick.set(0);
-    block_on(world.run_to_completion(10));
+    world.tick(SECOND);
+    world.limits().max_kv_requests = 1_000_000;
+    world.limits().batch_rows = 10;
+    let report = world.invoke();
+    assert!(report.paused("TimeBudget"), "{report:?}");
+    world.tick(0);
+    world.run_to_completion(10);
     assert_kv_matches_source(&world);
-    assert_eq!(world.warehouse.jobs_started, 1);
+    assert_eq!(world.warehouse().jobs_started, 1);
 }
 
 #[test]
@@ -225,19 +234,19 @@ fn expired_results_are_re_queried_from_the_last_position() {
     let mut world = World::new(small_limits(50, 10, 100));
     for i in 0..500 {
         world
-            .warehouse
+            .warehouse()
             .upsert(Lead::new(&key(i), SECOND * (i as i64 % 7), "x", 1));
     }
     world.start_run(false);
-    let first = block_on(world.invoke());
-    assert_eq!(first.outcome, Outcome::Paused(Pause::WriteBudget));
-    world.warehouse.expire_jobs();
-    block_on(world.run_to_completion(100));
+    let first = world.invoke();
+    assert!(first.paused("WriteBudget"), "{first:?}");
+    world.warehouse().expire_jobs();
+    world.run_to_completion(100);
     assert_kv_matches_source(&world);
-    assert_eq!(world.warehouse.jobs_started, 2);
-    let requery = &world.warehouse.queries[1];
+    assert_eq!(world.warehouse().jobs_started, 2);
+    let requery = &world.warehouse().queries[1];
     assert!(requery.sql.contains("@after_key"));
-    assert_eq!(world.kv.writes(), 500, "nothing was written twice");
+    assert_eq!(world.kv().writes(), 500, "nothing was written twice");
 }
 
 #[test]
@@ -246,87 +255,101 @@ fn a_query_that_never_completes_fails_clearly_and_the_next_run_starts_a_new_job(
         query_deadline: 60 * SECOND,
         ..limits()
     });
-    world.warehouse.upsert(Lead::new("a", SECOND, "x", 1));
-    world.warehouse.polls_before_complete = u32::MAX;
-    world.clock.tick.set(SECOND);
+    world.warehouse().upsert(Lead::new("a", SECOND, "x", 1));
+    world.warehouse().polls_before_complete = u32::MAX;
+    world.tick(SECOND);
     world.start_run(false);
-    let mut report = block_on(world.invoke());
-    assert_eq!(report.outcome, Outcome::Paused(Pause::TimeBudget));
+    let mut report = world.invoke();
+    assert!(report.paused("TimeBudget"), "{report:?}");
     for _ in 0..10 {
-        if report.outcome != Outcome::Paused(Pause::TimeBudget) {
+        if !report.paused("TimeBudget") {
             break;
         }
-        report = block_on(world.invoke());
+        report = world.invoke();
     }
-    let Outcome::Failed(e) = report.outcome else {
-        panic!("{:?}", report.outcome)
-    };
-    assert_eq!(e.class(), "timeout");
-    assert!(e.to_string().contains("was still running"), "{e}");
-    assert!(report.progress.job.is_none(), "the stuck job is dropped");
-    world.warehouse.polls_before_complete = 0;
-    world.clock.tick.set(0);
-    block_on(world.run_to_completion(5));
-    assert_eq!(world.kv.value("a"), Some(json!({"name": "x", "visits": 1})));
+    assert_eq!(report.event, "run_failed", "{report:?}");
+    assert_eq!(report.run.error_class.as_deref(), Some("timeout"));
+    let error = report.run.error.unwrap();
+    assert!(error.contains("was still running"), "{error}");
+    world.warehouse().polls_before_complete = 0;
+    world.tick(0);
+    // The retry starts a new job: the stuck one is dropped.
+    world.invoke();
+    assert_eq!(world.warehouse().jobs_started, 2);
+    assert_eq!(
+        world.kv().value("a"),
+        Some(json!({"name": "x", "visits": 1}))
+    );
 }
 
 #[test]
 fn a_stale_lease_holder_cannot_checkpoint() {
     let mut world = World::new(small_limits(10, 5, 1_000));
     for i in 0..20 {
-        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
+        world.warehouse().upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
-    let progress = world.start_run(false);
-    let now = world.clock.now_micros();
+    world.start_run(false);
+    let progress = world
+        .store()
+        .progress(world.state().active_run.unwrap())
+        .unwrap();
+    let now = world.now();
     let stale = world
-        .store
+        .store()
         .acquire_lease(progress.run_id, now, SECOND)
         .unwrap()
         .unwrap();
     // The holder stalls; its lease lapses and another invocation takes over.
     world
-        .store
+        .store()
         .acquire_lease(progress.run_id, now + 2 * SECOND, SECOND)
         .unwrap()
         .expect("a lapsed lease is taken over");
-    let mut store = &world.store;
-    let ports = Ports {
-        warehouse: &mut world.warehouse,
-        sink: &mut world.kv,
-        store: &mut store,
-        clock: &world.clock,
+    let limits = world.limits().clone();
+    let report = {
+        let mut warehouse = world.warehouse();
+        let mut kv = world.kv();
+        let mut store = world.store();
+        let ports = Ports {
+            warehouse: &mut *warehouse,
+            sink: &mut *kv,
+            store: &mut store,
+            clock: world.runtime(),
+        };
+        let spec = RunSpec {
+            query: QUERY,
+            key_prefix: "",
+            limits: &limits,
+        };
+        let engine = Engine::new(ports, spec, stale.fence);
+        block_on(engine.run_invocation(progress))
     };
-    let spec = RunSpec {
-        query: QUERY,
-        key_prefix: "",
-        limits: &world.limits,
-    };
-    let engine = Engine::new(ports, spec, stale.fence);
-    let report = block_on(engine.run_invocation(progress));
     assert_eq!(
         report.outcome,
         Outcome::Failed(RunError::Store(StoreError::LeaseLost { fence: 1 }))
     );
     assert_eq!(world.cursor(), None, "the stale holder moved nothing");
-    assert_eq!(world.kv.writes(), 0);
+    assert_eq!(world.kv().writes(), 0);
 }
 
 #[test]
 fn an_invalid_query_is_a_run_error_that_keeps_the_cursor() {
     let mut world = World::new(limits());
-    world.warehouse.upsert(Lead::new("a", SECOND, "x", 1));
-    block_on(world.sync(false));
+    world.warehouse().upsert(Lead::new("a", SECOND, "x", 1));
+    world.sync(false);
     let cursor = world.cursor();
     let rejection = WarehouseError::InvalidQuery("Unrecognized name: updated_at at [3:7]".into());
-    world.warehouse.reject_queries = Some(rejection.clone());
+    world.warehouse().reject_queries = Some(rejection.clone());
     world.start_run(false);
-    let report = block_on(world.invoke());
+    let report = world.invoke();
+    assert_eq!(report.event, "run_failed");
     assert_eq!(
-        report.outcome,
-        Outcome::Failed(RunError::Warehouse(rejection))
+        report.run.error,
+        Some(RunError::Warehouse(rejection).to_string())
     );
+    assert_eq!(report.run.error_class.as_deref(), Some("invalidQuery"));
     assert_eq!(world.cursor(), cursor);
-    assert_eq!(report.progress.bigquery_jobs, 0);
+    assert_eq!(report.run.bigquery_jobs, 0);
 }
 
 #[test]
@@ -334,15 +357,15 @@ fn each_page_is_read_once_while_kv_writes_the_page_before() {
     // Given 5,000 rows and 100 KV writes an invocation (pages of 100 rows),
     let mut world = World::new(small_limits(10_000, 50, 100));
     for i in 0..5_000 {
-        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
+        world.warehouse().upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
     // when the import runs,
-    assert_eq!(block_on(world.sync(false)), 50);
+    assert_eq!(world.sync(false), 50);
     assert_kv_matches_source(&world);
     // then BigQuery answered one call per page: each page after the first
     // was read during the last batch of the one before and handed to the
     // next invocation; none was read twice, or only to find the budget spent.
-    let w = &world.warehouse;
+    let w = world.warehouse();
     assert_eq!(
         (w.jobs_started, w.pages_read, w.rows_served),
         (1, 49, 5_000)
@@ -355,18 +378,18 @@ fn a_page_read_ahead_and_then_lost_is_read_again() {
     // was evicted between invocations),
     let mut world = World::new(small_limits(10_000, 50, 100));
     for i in 0..2_000 {
-        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
+        world.warehouse().upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
     world.start_run(false);
     loop {
-        world.read_ahead = None;
-        if block_on(world.invoke()).outcome == Outcome::Completed {
+        world.deploy(&[]);
+        if world.invoke().event == "run_completed" {
             break;
         }
     }
     // then every page is read again where it is needed, and KV is complete.
     assert_kv_matches_source(&world);
-    assert_eq!(world.warehouse.pages_read, 2 * 19);
+    assert_eq!(world.warehouse().pages_read, 2 * 19);
 }
 
 #[test]
@@ -374,23 +397,23 @@ fn a_small_write_budget_does_not_fetch_pages_it_cannot_write() {
     // Given full 10,000-row pages but 100 KV writes an invocation,
     let mut world = World::new(small_limits(10_000, 50, 100));
     for i in 0..5_000 {
-        world.warehouse.upsert(Lead::new(&key(i), SECOND, "x", 1));
+        world.warehouse().upsert(Lead::new(&key(i), SECOND, "x", 1));
     }
     // when the import runs (50 invocations),
-    let invocations = block_on(world.sync(false));
+    let invocations = world.sync(false);
     assert_eq!(invocations, 50);
     assert_kv_matches_source(&world);
     // then each invocation fetched about what it could write, not 10,000 rows.
     assert!(
-        world.warehouse.rows_served < 2 * 5_000,
+        world.warehouse().rows_served < 2 * 5_000,
         "{} rows fetched",
-        world.warehouse.rows_served
+        world.warehouse().rows_served
     );
     // And a re-read of unchanged rows goes back to full pages.
-    let pages = world.warehouse.pages_read;
-    block_on(world.sync(true));
+    let pages = world.warehouse().pages_read;
+    world.sync(true);
     assert!(
-        world.warehouse.pages_read - pages <= 2,
+        world.warehouse().pages_read - pages <= 2,
         "full pages for unchanged rows"
     );
 }

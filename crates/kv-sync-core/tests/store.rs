@@ -33,11 +33,16 @@ fn start(since: i64) -> RunStart {
         mode: RunMode::default(),
         reason: None,
         follow_up: false,
+        resume: None,
     }
 }
 
 fn settled(end: RunEnd, wake_at: Option<i64>) -> Settlement {
-    Settlement { end, wake_at }
+    Settlement {
+        end,
+        wake_at,
+        suspend: None,
+    }
 }
 
 fn count(store: &Store<Sqlite>, table: &str) -> i64 {

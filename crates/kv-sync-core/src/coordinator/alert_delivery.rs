@@ -5,7 +5,7 @@
 use futures::future::{select, Either};
 use serde_json::json;
 
-use super::ports::{Alarm, Environment};
+use super::ports::{Alarm, Connect, Environment};
 use super::Coordinator;
 use crate::coordinator::policy::alerting::{self, Alert, AlertContext};
 use crate::coordinator::policy::settle::RunEnd;
@@ -19,7 +19,13 @@ use crate::store::sql::Sql;
 /// How long one delivery may take before it is left for a later alarm.
 const DELIVERY_TIMEOUT: i64 = 5 * MICROS_PER_SECOND;
 
-impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
+impl<S, R, E, C> Coordinator<S, R, E, C>
+where
+    S: Sql + Alarm,
+    R: Runtime,
+    E: Environment,
+    C: Connect<S, R, E>,
+{
     fn alert_url(&self) -> Option<String> {
         self.settings().run().ok()?.alert_url.clone()
     }

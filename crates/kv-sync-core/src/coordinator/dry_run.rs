@@ -4,7 +4,7 @@
 //! written, no cursor moves, no lease is taken (nothing is written that a
 //! lease would guard).
 
-use super::ports::{Alarm, Environment};
+use super::ports::{Alarm, Connect, Environment};
 use super::Coordinator;
 use crate::coordinator::policy::decide::start_run;
 use crate::coordinator::policy::reply::Reply;
@@ -75,22 +75,31 @@ impl DryRunAnswer {
     }
 }
 
-impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
+impl<S, R, E, C> Coordinator<S, R, E, C>
+where
+    S: Sql + Alarm,
+    R: Runtime,
+    E: Environment,
+    C: Connect<S, R, E>,
+{
     pub(super) async fn dry_run(&self, request: RunMode) -> Result<Reply, StoreError> {
         let now = self.runtime.now();
         let state = self.store.state()?;
         let settings = self.settings();
         let start = start_run(&state, Trigger::Webhook, request, now, settings.sync());
-        let limits = RunLimits::from_config(settings.sync());
-        let mut adapters = match self.connect(now + limits.budget) {
-            Ok(adapters) => adapters,
+        let limits = self
+            .connection
+            .limits(RunLimits::from_config(settings.sync()));
+        let cx = self.context(&settings);
+        let (mut warehouse, _) = match self.connection.open(cx, now + limits.budget) {
+            Ok(opened) => opened,
             Err(e) => return Ok(Reply::error(502, &e.to_string())),
         };
         let real = &self.store;
         let mut store = ReadOnlyStore::new(&real);
         let mut kv = RecordingKv::default();
         let ports = Ports {
-            warehouse: &mut adapters.warehouse,
+            warehouse: &mut warehouse,
             sink: &mut kv,
             store: &mut store,
             clock: &self.runtime,
@@ -100,7 +109,7 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
         let report = Engine::new(ports, spec, 0)
             .run_invocation(RunProgress::new(0, start.since, start.mode))
             .await;
-        self.remember_token(&adapters.warehouse);
+        self.connection.close(cx, &warehouse);
         let answer = DryRunAnswer::new(
             &report,
             kv.sample,

@@ -2,19 +2,20 @@
 //! alarm, drive the engine, then carry out how `policy::settle` says it
 //! ends (store, log, alarm, alerts).
 
-use super::connect::Adapters;
 use super::policy::reply::{self, Reply};
 use super::policy::settle::{settle, RunEnd};
 use super::policy::status::RunRecord;
-use super::ports::{Alarm, Environment};
+use super::ports::{Alarm, Connect, Environment};
 use super::Coordinator;
 use crate::engine::error::StoreError;
 use crate::engine::limits::RunLimits;
+use crate::engine::ports::{KvSink, Warehouse};
 use crate::engine::progress::RunProgress;
 use crate::engine::run::{Engine, Outcome, Ports, Report, TimeSpent};
 use crate::engine::time::Micros;
 use crate::runtime::Runtime;
 use crate::store::sql::Sql;
+use crate::store::Store;
 
 /// How an invocation ended, for the webhook's answer.
 pub(super) struct Ended {
@@ -29,11 +30,19 @@ impl Ended {
     }
 }
 
-impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
+impl<S, R, E, C> Coordinator<S, R, E, C>
+where
+    S: Sql + Alarm,
+    R: Runtime,
+    E: Environment,
+    C: Connect<S, R, E>,
+{
     /// Works on run `run_id` for one invocation.
     pub(super) async fn invoke(&self, run_id: u64) -> Result<Ended, StoreError> {
         let started = self.runtime.now();
-        let limits = RunLimits::from_config(self.settings().sync());
+        let limits = self
+            .connection
+            .limits(RunLimits::from_config(self.settings().sync()));
         let Ok(lease) = self
             .store
             .acquire_lease(run_id, started, limits.lease_ttl)?
@@ -48,10 +57,19 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
         // the run over once the lease lapses.
         self.arm(lease.expires_at).await?;
         let progress = self.store.progress(run_id)?;
-        let report = match self.connect(started + limits.budget) {
-            Ok(mut adapters) => {
-                self.run_engine(&mut adapters, &limits, lease.fence, progress)
-                    .await
+        let settings = self.settings();
+        let cx = self.context(&settings);
+        let report = match self.connection.open(cx, started + limits.budget) {
+            Ok((mut warehouse, mut sink)) => {
+                let ports = Ports {
+                    warehouse: &mut warehouse,
+                    sink: &mut sink,
+                    store: &mut &self.store,
+                    clock: &self.runtime,
+                };
+                let report = self.run_engine(ports, &limits, lease.fence, progress).await;
+                self.connection.close(cx, &warehouse);
+                report
             }
             Err(error) => Report {
                 progress: RunProgress {
@@ -66,9 +84,9 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
         self.carry_out(report, lease.fence, started).await
     }
 
-    async fn run_engine(
+    async fn run_engine<W: Warehouse, K: KvSink>(
         &self,
-        adapters: &mut Adapters<'_, R, E::Namespace>,
+        ports: Ports<'_, W, K, &Store<S>, R>,
         limits: &RunLimits,
         fence: u64,
         progress: RunProgress,
@@ -81,20 +99,11 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
             );
         }
         let settings = self.settings();
-        let mut store = &self.store;
-        let ports = Ports {
-            warehouse: &mut adapters.warehouse,
-            sink: &mut adapters.sink,
-            store: &mut store,
-            clock: &self.runtime,
-        };
         let spec = settings.run_spec(limits);
         let mut report = Engine::new(ports, spec, fence)
             .with_read_ahead(self.read_ahead.take())
             .run_invocation(progress)
             .await;
-        self.remember_token(&adapters.warehouse);
-        self.save_bulk_budget();
         self.read_ahead.replace(report.read_ahead.take());
         report
     }

@@ -10,7 +10,7 @@
 //! `fetch` and `alarm` here.
 
 mod alert_delivery;
-mod connect;
+mod configured;
 mod dry_run;
 mod invocation;
 pub mod policy;
@@ -18,25 +18,24 @@ pub mod ports;
 mod status_report;
 mod triggers;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde_json::json;
 
-use crate::bigquery::credentials::AccessToken;
 use crate::engine::error::StoreError;
 use crate::engine::read_ahead::ReadAhead;
 use crate::engine::time::{to_rfc3339, Micros};
-use crate::kv::bulk_wire::RequestBudget;
 use crate::runtime::Runtime;
 use crate::settings::deployment::Settings;
 use crate::settings::syncs::DEFAULT_SYNC;
 use crate::store::sql::Sql;
 use crate::store::Store;
+pub use configured::Configured;
 use policy::decide::watchdog;
 use policy::params::SyncParams;
 use policy::reply::Reply;
-use ports::{Alarm, Environment};
+use ports::{Alarm, Connect, Context, Environment};
 
 /// The header that tells a coordinator which sync it serves: set by the
 /// Worker's routes on every request, remembered for the alarms.
@@ -53,31 +52,41 @@ pub struct Request {
     pub sync: Option<String>,
 }
 
-pub struct Coordinator<S, R, E> {
+pub struct Coordinator<S, R, E, C = Configured> {
     store: Store<S>,
     runtime: R,
     env: E,
+    /// Where runs read and write.
+    connection: C,
     /// Set when the schema could not be migrated: every request reports it.
     broken: Option<String>,
-    /// The BigQuery access token last used, with its service account.
-    token: RefCell<Option<(String, AccessToken)>>,
     /// The sync's configuration, read once its name is known: vars and
     /// secrets are fixed for an object's lifetime. A bad one is reported by
     /// every run until it is fixed.
     settings: RefCell<Rc<Settings>>,
-    /// The KV bulk API token's request budget, across invocations.
-    bulk_budget: Rc<RefCell<RequestBudget>>,
-    /// Whether `bulk_budget` holds what storage kept from earlier objects.
-    bulk_budget_loaded: Cell<bool>,
     /// The next result page, read while the last invocation wrote.
     read_ahead: RefCell<Option<ReadAhead>>,
 }
 
 impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
-    /// The coordinator of a freshly started object: migrates the schema and
-    /// reads the settings of the sync it serves (an alarm carries no
-    /// request, so the object remembers its sync).
+    /// The coordinator of a freshly started object, reading and writing
+    /// where its settings say.
     pub fn new(storage: S, runtime: R, env: E) -> Self {
+        Coordinator::with_connection(storage, runtime, env, Configured::default())
+    }
+}
+
+impl<S, R, E, C> Coordinator<S, R, E, C>
+where
+    S: Sql + Alarm,
+    R: Runtime,
+    E: Environment,
+    C: Connect<S, R, E>,
+{
+    /// A coordinator whose runs read and write through `connection`: it
+    /// migrates the schema and reads the settings of the sync it serves (an
+    /// alarm carries no request, so the object remembers its sync).
+    pub fn with_connection(storage: S, runtime: R, env: E, connection: C) -> Self {
         let store = Store::new(storage);
         let broken = store
             .migrate(runtime.now())
@@ -96,11 +105,9 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
             store,
             runtime,
             env,
+            connection,
             broken,
-            token: RefCell::new(None),
             settings,
-            bulk_budget: Rc::default(),
-            bulk_budget_loaded: Cell::new(false),
             read_ahead: RefCell::new(None),
         }
     }
@@ -112,6 +119,21 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
 
     pub fn runtime(&self) -> &R {
         &self.runtime
+    }
+
+    /// The connection, for tests that fault what it reaches.
+    pub fn connection(&self) -> &C {
+        &self.connection
+    }
+
+    /// What a connection is opened with, under `settings`.
+    fn context<'a>(&'a self, settings: &'a Settings) -> Context<'a, S, R, E> {
+        Context {
+            settings,
+            store: &self.store,
+            runtime: &self.runtime,
+            env: &self.env,
+        }
     }
 
     /// Answers a forwarded request. A storage failure is returned as an

@@ -1,15 +1,20 @@
 //! What the coordinator needs from the platform beyond the store's SQL and
 //! the `Runtime`: its one alarm, and the deployment's vars, secrets and KV
 //! namespaces. The Workers shell implements them over `State` and `Env`;
-//! host tests over a recorded alarm and an in-memory KV.
+//! host tests over a recorded alarm and an in-memory KV. `Connect` says
+//! where a run reads and writes.
 //!
 //! Like every port in this crate, nothing here is `Send`: a Durable Object
 //! is single-threaded wasm.
 #![allow(async_fn_in_trait)]
 
-use crate::engine::error::StoreError;
+use crate::engine::error::{RunError, StoreError};
+use crate::engine::limits::RunLimits;
+use crate::engine::ports::{KvSink, Warehouse};
 use crate::engine::record::Metadata;
 use crate::engine::time::Micros;
+use crate::settings::deployment::Settings;
+use crate::store::Store;
 
 /// The Durable Object's alarm: at most one time at which the platform
 /// calls `Coordinator::alarm`, kept across restarts of the object.
@@ -49,4 +54,59 @@ pub trait Environment {
 
     /// The KV namespace bound as `binding`, or why it cannot be had.
     fn kv(&self, binding: &str) -> Result<Self::Namespace, String>;
+}
+
+/// What a connection is opened with: the coordinator's parts it may use.
+pub struct Context<'a, S, R, E> {
+    pub settings: &'a Settings,
+    pub store: &'a Store<S>,
+    pub runtime: &'a R,
+    pub env: &'a E,
+}
+
+impl<S, R, E> Clone for Context<'_, S, R, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S, R, E> Copy for Context<'_, S, R, E> {}
+
+/// Where one invocation reads and writes: BigQuery and KV as the settings
+/// say (`Configured`), or stand-ins that tests fault at will. The
+/// coordinator's sequencing is the same whichever it is given.
+pub trait Connect<S, R, E> {
+    type Warehouse<'a>: Warehouse
+    where
+        Self: 'a,
+        S: 'a,
+        R: 'a,
+        E: 'a;
+    type Sink<'a>: KvSink
+    where
+        Self: 'a,
+        S: 'a,
+        R: 'a,
+        E: 'a;
+
+    /// The source and the sink for an invocation that must end by
+    /// `deadline`, or why the settings cannot run, in words a person can
+    /// act on.
+    #[allow(clippy::type_complexity)]
+    fn open<'a>(
+        &'a self,
+        cx: Context<'a, S, R, E>,
+        deadline: Micros,
+    ) -> Result<(Self::Warehouse<'a>, Self::Sink<'a>), RunError>;
+
+    /// After the engine ran: keeps what the invocation learned for the next
+    /// one (an access token, the bulk requests it sent).
+    fn close<'a>(&'a self, cx: Context<'a, S, R, E>, warehouse: &Self::Warehouse<'a>);
+
+    /// The limits an invocation works within, given those the settings
+    /// make. A configured connection keeps them; a test's narrows them (a
+    /// short lease, small batches) to reach every fault point quickly.
+    fn limits(&self, configured: RunLimits) -> RunLimits {
+        configured
+    }
 }

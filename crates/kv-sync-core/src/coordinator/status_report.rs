@@ -1,7 +1,7 @@
 //! `GET /status`: the stored facts, put together by
 //! `coordination::status::status`.
 
-use super::ports::{Alarm, Environment};
+use super::ports::{Alarm, Connect, Environment};
 use super::Coordinator;
 use crate::coordinator::policy::decide::full_read_due;
 use crate::coordinator::policy::reply::Reply;
@@ -14,7 +14,13 @@ use crate::store::sql::Sql;
 const RECENT_RUNS: u32 = 20;
 const RECENT_FAILED_ROWS: u32 = 20;
 
-impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
+impl<S, R, E, C> Coordinator<S, R, E, C>
+where
+    S: Sql + Alarm,
+    R: Runtime,
+    E: Environment,
+    C: Connect<S, R, E>,
+{
     pub(super) async fn status(&self) -> Result<Reply, StoreError> {
         let now = self.runtime.now();
         let settings = self.settings();

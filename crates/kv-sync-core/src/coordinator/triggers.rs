@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::policy::decide::{on_alarm, on_webhook, AlarmAction, RunStart, WebhookAction};
 use super::policy::reply::{self, Reply};
-use super::ports::{Alarm, Environment};
+use super::ports::{Alarm, Connect, Environment};
 use super::Coordinator;
 use crate::engine::error::StoreError;
 use crate::engine::progress::RunMode;
@@ -14,7 +14,13 @@ use crate::engine::time::to_rfc3339;
 use crate::runtime::Runtime;
 use crate::store::sql::Sql;
 
-impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
+impl<S, R, E, C> Coordinator<S, R, E, C>
+where
+    S: Sql + Alarm,
+    R: Runtime,
+    E: Environment,
+    C: Connect<S, R, E>,
+{
     /// Records a new run (emptying the follow-up queue when it is the
     /// follow-up) and logs its start.
     fn begin(&self, start: &RunStart) -> Result<u64, StoreError> {

@@ -247,55 +247,38 @@ impl From<StoreError> for RunError {
 mod tests {
     use super::*;
 
+    /// One error of every class a run can end with.
+    fn every_class() -> Vec<RunError> {
+        let text = || "x".to_string();
+        vec![
+            RunError::Config(ConfigError::invalid("SYNC_QUERY", "x", "x")),
+            WarehouseError::InvalidQuery(text()).into(),
+            WarehouseError::Auth(text()).into(),
+            WarehouseError::RateLimited(text()).into(),
+            WarehouseError::Backend(text()).into(),
+            WarehouseError::Timeout(text()).into(),
+            WarehouseError::Malformed(text()).into(),
+            WarehouseError::Unreachable(text()).into(),
+            WarehouseError::ResultsExpired(text()).into(),
+            RunError::Sink(SinkError::RateLimited(text())),
+            RunError::Sink(SinkError::Unavailable(text())),
+            RunError::Sink(SinkError::Rejected(text())),
+            StoreError::LeaseLost { fence: 3 }.into(),
+            StoreError::Storage(text()).into(),
+        ]
+    }
+
     #[test]
-    fn each_class_has_one_policy_and_a_readable_message() {
-        let table = [
-            (
-                WarehouseError::InvalidQuery("x".into()),
-                Retry::NextRun,
-                "invalidQuery",
-            ),
-            (WarehouseError::Auth("x".into()), Retry::NextRun, "auth"),
-            (
-                WarehouseError::RateLimited("x".into()),
-                Retry::Soon,
-                "rateLimitExceeded",
-            ),
-            (
-                WarehouseError::Backend("x".into()),
-                Retry::Soon,
-                "backendError",
-            ),
-            (
-                WarehouseError::Timeout("x".into()),
-                Retry::NextRun,
-                "timeout",
-            ),
-            (
-                WarehouseError::Malformed("x".into()),
-                Retry::NextRun,
-                "malformedResponse",
-            ),
-            (
-                WarehouseError::Unreachable("x".into()),
-                Retry::Soon,
-                "bigqueryUnreachable",
-            ),
-            (
-                WarehouseError::ResultsExpired("x".into()),
-                Retry::Requery,
-                "resultsExpired",
-            ),
-        ];
-        for (e, retry, class) in table {
-            let e = RunError::from(e);
-            assert_eq!(e.retry(), retry);
-            assert_eq!(e.class(), class);
-            assert_eq!(e.to_string(), format!("{class}: BigQuery: x"));
+    fn the_dashboard_explains_every_class_a_run_can_fail_with() {
+        let script = include_str!("../../../../src/dashboard/script.js");
+        for e in every_class() {
+            let class = e.class();
+            let words = format!("    {class}: \"");
+            assert!(
+                script.contains(&words),
+                "src/dashboard/script.js has no words for {class}"
+            );
+            assert!(e.to_string().starts_with(&format!("{class}: ")), "{e}");
         }
-        assert_eq!(
-            RunError::from(StoreError::LeaseLost { fence: 3 }).retry(),
-            Retry::Never
-        );
     }
 }

@@ -121,9 +121,18 @@ pub struct RunProgress {
     /// the next page).
     #[serde(default)]
     pub row_bytes: Option<u64>,
+    /// The run that began the full read this one resumes: every key marked
+    /// by it or a later run was read from the source since.
+    #[serde(default)]
+    pub read_since_run: Option<u64>,
 }
 
 impl RunProgress {
+    /// The oldest run whose marks count as read by this one.
+    pub fn marks_from(&self) -> u64 {
+        self.read_since_run.unwrap_or(self.run_id)
+    }
+
     pub fn new(run_id: u64, since: Micros, mode: RunMode) -> Self {
         RunProgress {
             run_id,
@@ -143,6 +152,7 @@ impl RunProgress {
             kv_path: None,
             kv_path_reason: None,
             row_bytes: None,
+            read_since_run: None,
         }
     }
 

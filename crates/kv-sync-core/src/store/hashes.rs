@@ -23,8 +23,10 @@ impl<S: Sql> Store<S> {
         if let Some(cursor) = c.cursor {
             self.advance_cursor(cursor)?;
         }
-        // A full run marks what it read; an incremental one leaves the marks.
-        let run = c.progress.mode.full.then_some(c.progress.run_id);
+        // Every run marks what it writes (it is in the source now, whatever
+        // full read is under way); only a full run marks what it read
+        // unchanged.
+        let run = c.progress.run_id;
         let rows: Vec<(&str, String, Micros)> = c
             .written
             .iter()
@@ -43,11 +45,11 @@ impl<S: Sql> Store<S> {
             )?;
             self.clear_failures(&array)?;
         }
-        if let Some(run) = run {
+        if c.progress.mode.full {
             for array in json_arrays(c.seen)? {
                 self.sql.execute(
                     "UPDATE key_hashes SET seen_run = ?2 WHERE key IN (SELECT value FROM json_each(?1))",
-                    params![array, run],
+                    params![array, c.progress.run_id],
                 )?;
             }
         }

@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0008_error_class",
         include_str!("../../../../migrations/0008_error_class.sql"),
     ),
+    (
+        9,
+        "0009_suspended_read",
+        include_str!("../../../../migrations/0009_suspended_read.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the versions it applied.

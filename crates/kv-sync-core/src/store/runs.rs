@@ -116,17 +116,32 @@ impl<S: Sql> Store<S> {
                 .first()
                 .ok_or_else(|| StoreError::Storage("the new run got no id".into()))?
                 .get("id")?;
-            let progress = RunProgress::new(id, start.since, start.mode);
+            let progress = match &start.resume {
+                // The read goes on under this run's id; the keys the earlier
+                // attempts marked still count as read.
+                Some(earlier) => RunProgress {
+                    run_id: id,
+                    mode: earlier.mode.merge(start.mode),
+                    invocations: 0,
+                    read_since_run: Some(earlier.marks_from()),
+                    ..(**earlier).clone()
+                },
+                None => RunProgress::new(id, start.since, start.mode),
+            };
             self.sql.execute(
                 "UPDATE runs SET checkpoint = ? WHERE id = ?",
                 params![to_json(&progress)?, id],
             )?;
             // A full read settles which failed rows still fail; what is
             // pruned meanwhile is told apart from what was pruned before.
+            // The run takes up the suspended read it resumes; a full run
+            // supersedes any.
             self.sql.execute(
                 "UPDATE sync_state SET active_run_id = ?1, next_sync_at = NULL,
-                   failed_pruned_mark = CASE WHEN ?2 THEN failed_pruned ELSE failed_pruned_mark END WHERE id = 1",
-                params![id, start.mode.full],
+                   failed_pruned_mark = CASE WHEN ?2 THEN failed_pruned ELSE failed_pruned_mark END,
+                   suspended_read = CASE WHEN ?2 OR ?3 THEN NULL ELSE suspended_read END
+                 WHERE id = 1",
+                params![id, start.mode.full, start.resume.is_some()],
             )?;
             if start.follow_up {
                 self.clear_follow_up()?;
@@ -217,6 +232,14 @@ impl<S: Sql> Store<S> {
                     "UPDATE sync_state SET next_sync_at = ? WHERE id = 1",
                     params![settled.wake_at],
                 )?;
+                if let Some(suspended) = &settled.suspend {
+                    let text = serde_json::to_string(suspended)
+                        .map_err(|e| StoreError::Storage(e.to_string()))?;
+                    self.sql.execute(
+                        "UPDATE sync_state SET suspended_read = ? WHERE id = 1",
+                        params![text],
+                    )?;
+                }
                 completion.map_or(Ok(()), |c| self.record_completion(progress, c))
             })
         };

@@ -5,7 +5,7 @@ use super::sql::{Sql, SqlRow};
 use super::Store;
 use crate::coordinator::policy::lease::RunLease;
 use crate::coordinator::policy::status::Totals;
-use crate::coordinator::policy::sync_state::{AlertFlags, SyncState};
+use crate::coordinator::policy::sync_state::{AlertFlags, SuspendedRead, SyncState};
 use crate::engine::cursor::Cursor;
 use crate::engine::error::StoreError;
 use crate::engine::progress::RunMode;
@@ -17,41 +17,59 @@ const STATE_COLUMNS: &str =
      lease_expires_at, queued, queued_full, consecutive_failures, total_runs, total_rows_written, \
      total_rows_deleted, total_rows_unchanged, total_rows_failed, queued_rewrite, queued_mass_delete, \
      last_full_read_at, failed_count, failed_pruned, last_success_at, next_sync_at, query_digest, \
-     schema_digest, full_read_reason, alerted_failing, alerted_stale, alerted_reconcile";
+     schema_digest, full_read_reason, alerted_failing, alerted_stale, alerted_reconcile, \
+     suspended_read";
+
+fn read_cursor(row: &SqlRow) -> Result<Option<Cursor>, StoreError> {
+    Ok(
+        match (
+            row.get("cursor_updated_at")?,
+            row.get::<Option<String>>("cursor_key")?,
+        ) {
+            (Some(at), Some(key)) => Some(Cursor::new(at, key)),
+            _ => None,
+        },
+    )
+}
+
+fn read_lease(row: &SqlRow) -> Result<Option<RunLease>, StoreError> {
+    Ok(
+        match (row.get("lease_run_id")?, row.get("lease_expires_at")?) {
+            (Some(run_id), Some(expires_at)) => Some(RunLease {
+                run_id,
+                fence: row.get("lease_fence")?,
+                expires_at,
+            }),
+            _ => None,
+        },
+    )
+}
+
+fn read_follow_up(row: &SqlRow) -> Result<Option<RunMode>, StoreError> {
+    if !row.get::<bool>("queued")? {
+        return Ok(None);
+    }
+    Ok(Some(RunMode {
+        full: row.get("queued_full")?,
+        rewrite: row.get("queued_rewrite")?,
+        allow_mass_delete: row.get("queued_mass_delete")?,
+    }))
+}
+
+fn read_suspended(row: &SqlRow) -> Result<Option<SuspendedRead>, StoreError> {
+    let text: Option<String> = row.get("suspended_read")?;
+    text.map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Storage(format!("the suspended read is unreadable: {e}")))
+}
 
 fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
-    let cursor = match (
-        row.get::<Option<i64>>("cursor_updated_at")?,
-        row.get::<Option<String>>("cursor_key")?,
-    ) {
-        (Some(at), Some(key)) => Some(Cursor::new(at, key)),
-        _ => None,
-    };
-    let lease = match (
-        row.get::<Option<u64>>("lease_run_id")?,
-        row.get::<Option<i64>>("lease_expires_at")?,
-    ) {
-        (Some(run_id), Some(expires_at)) => Some(RunLease {
-            run_id,
-            fence: row.get("lease_fence")?,
-            expires_at,
-        }),
-        _ => None,
-    };
-    let follow_up = if row.get::<bool>("queued")? {
-        Some(RunMode {
-            full: row.get("queued_full")?,
-            rewrite: row.get("queued_rewrite")?,
-            allow_mass_delete: row.get("queued_mass_delete")?,
-        })
-    } else {
-        None
-    };
     Ok(SyncState {
-        cursor,
+        cursor: read_cursor(row)?,
         active_run: row.get("active_run_id")?,
-        lease,
-        follow_up,
+        lease: read_lease(row)?,
+        follow_up: read_follow_up(row)?,
+        suspended_read: read_suspended(row)?,
         consecutive_failures: row.get("consecutive_failures")?,
         totals: Totals {
             runs: row.get("total_runs")?,

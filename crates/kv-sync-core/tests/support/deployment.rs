@@ -9,15 +9,12 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use kv_sync_core::coordinator::ports::{Alarm, Environment};
 use kv_sync_core::coordinator::{Coordinator, Request};
-use kv_sync_core::engine::error::StoreError;
 use kv_sync_core::engine::time::{Micros, MICROS_PER_SECOND};
 use kv_sync_core::runtime::scripted::ScriptedRuntime;
-use kv_sync_core::store::sql::{Sql, SqlRow, SqlValue};
 
 use super::block_on;
-use super::memory_kv::MemoryKv;
+use super::platform::{map, Storage, TestEnv};
 use super::services::{Services, BIGQUERY};
 use super::sqlite::Sqlite;
 
@@ -30,70 +27,6 @@ const BASE: &[(&str, &str)] = &[
     ("SYNC_QUERY", "SELECT key, updated_at, name FROM leads"),
 ];
 
-/// Vars, secrets and the one KV binding, `IDENTITY_STORE`.
-pub struct TestEnv {
-    vars: HashMap<String, String>,
-    secrets: HashMap<String, String>,
-    kv: MemoryKv,
-}
-
-impl Environment for TestEnv {
-    type Namespace = MemoryKv;
-
-    fn setting(&self, name: &str) -> Option<String> {
-        self.vars.get(name).or(self.secrets.get(name)).cloned()
-    }
-
-    fn secret(&self, name: &str) -> Option<String> {
-        self.secrets.get(name).cloned()
-    }
-
-    fn kv(&self, binding: &str) -> Result<MemoryKv, String> {
-        match binding {
-            "IDENTITY_STORE" => Ok(self.kv.clone()),
-            other => Err(format!("no KV namespace is bound as {other}")),
-        }
-    }
-}
-
-/// The object's storage, kept across a restart of the object.
-pub struct Storage(pub Rc<Sqlite>);
-
-impl Sql for Storage {
-    fn execute(&self, query: &str, params: &[SqlValue]) -> Result<(), StoreError> {
-        self.0.execute(query, params)
-    }
-
-    fn query(&self, query: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
-        self.0.query(query, params)
-    }
-
-    fn run_script(&self, script: &str) -> Result<(), StoreError> {
-        self.0.run_script(script)
-    }
-
-    fn transaction<T>(
-        &self,
-        work: impl FnOnce() -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.0.transaction(work)
-    }
-
-    fn database_size(&self) -> u64 {
-        self.0.database_size()
-    }
-}
-
-impl Alarm for Storage {
-    async fn alarm_at(&self) -> Result<Option<Micros>, StoreError> {
-        self.0.alarm_at().await
-    }
-
-    async fn set_alarm(&self, at: Micros) -> Result<(), StoreError> {
-        self.0.set_alarm(at).await
-    }
-}
-
 pub type TestCoordinator = Coordinator<Storage, ScriptedRuntime, TestEnv>;
 
 pub struct Deployment {
@@ -104,13 +37,6 @@ pub struct Deployment {
     /// The sync the routes name in every request.
     pub sync: String,
     pub coordinator: TestCoordinator,
-}
-
-fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 impl Deployment {

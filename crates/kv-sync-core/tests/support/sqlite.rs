@@ -33,8 +33,10 @@ pub struct Sqlite {
 
 impl Default for Sqlite {
     fn default() -> Self {
+        let conn = Connection::open_in_memory().expect("in-memory SQLite");
+        conn.set_prepared_statement_cache_capacity(256);
         Sqlite {
-            conn: Connection::open_in_memory().expect("in-memory SQLite"),
+            conn,
             in_transaction: Cell::new(false),
             faults: RefCell::new(Faults::default()),
             fail_statements_containing: RefCell::new(None),
@@ -79,15 +81,19 @@ impl Sqlite {
 impl Sql for Sqlite {
     fn execute(&self, query: &str, params: &[SqlValue]) -> Result<(), StoreError> {
         self.check_statement(query)?;
+        // Cached, as the Durable Object's SQL caches what it prepared.
         self.conn
-            .execute(query, params_from_iter(params.iter().map(to_value)))
+            .prepare_cached(query)
+            .and_then(|mut statement| {
+                statement.execute(params_from_iter(params.iter().map(to_value)))
+            })
             .map(drop)
             .map_err(error)
     }
 
     fn query(&self, query: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
         self.check_statement(query)?;
-        let mut statement = self.conn.prepare(query).map_err(error)?;
+        let mut statement = self.conn.prepare_cached(query).map_err(error)?;
         let names: Rc<[String]> = statement
             .column_names()
             .into_iter()

@@ -5,7 +5,7 @@
 use super::status::Trigger;
 use super::sync_state::SyncState;
 use crate::engine::limits::CLOCK_SKEW;
-use crate::engine::progress::RunMode;
+use crate::engine::progress::{RunMode, RunProgress};
 use crate::engine::record::ContentHash;
 use crate::engine::time::{Micros, BEGINNING_OF_TIME, MICROS_PER_SECOND};
 use crate::settings::SyncConfig;
@@ -22,6 +22,8 @@ pub struct RunStart {
     /// The run is the queued follow-up: recording its start empties the
     /// queue in the same transaction, so the ask is never lost.
     pub follow_up: bool,
+    /// The failed full read this run takes up from its checkpoint.
+    pub resume: Option<Box<RunProgress>>,
 }
 
 /// What an alarm does.
@@ -117,7 +119,25 @@ pub fn start_run(
         full_read_due(state, now, config)
     };
     let full = reason.is_some();
+    // A failed read of the same kind and query is taken up where it stopped.
+    let resume = state
+        .suspended_read
+        .as_ref()
+        .filter(|s| s.progress.mode.full == full && s.query_digest == query_digest(&config.query))
+        .map(|s| Box::new(s.progress.clone()));
+    let reason = match (&resume, reason) {
+        (Some(p), Some(r)) => Some(format!(
+            "{r}; resumes the full read of run {} from its checkpoint",
+            p.marks_from()
+        )),
+        (Some(p), None) => Some(format!(
+            "resumes the read of run {} from its checkpoint",
+            p.marks_from()
+        )),
+        (None, reason) => reason,
+    };
     let since = match (&state.cursor, full) {
+        _ if resume.is_some() => resume.as_ref().map_or(BEGINNING_OF_TIME, |p| p.since),
         (Some(c), false) => c.updated_at.min(now + CLOCK_SKEW) - seconds(config.lookback_seconds),
         _ => BEGINNING_OF_TIME,
     };
@@ -131,6 +151,7 @@ pub fn start_run(
         },
         reason,
         follow_up: false,
+        resume,
     }
 }
 

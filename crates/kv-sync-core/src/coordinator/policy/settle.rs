@@ -7,7 +7,7 @@
 //! counts from the end of a run, so a slow run never stacks up behind itself.
 
 use super::decide::query_digest;
-use super::sync_state::SyncState;
+use super::sync_state::{SuspendedRead, SyncState};
 use crate::coordinator::policy::schedule::backoff;
 use crate::engine::error::{RunError, StoreError};
 use crate::engine::progress::RunProgress;
@@ -51,6 +51,8 @@ pub struct Completion {
 pub struct Settlement {
     pub end: RunEnd,
     pub wake_at: Option<Micros>,
+    /// A failed full read kept for the next full run to resume.
+    pub suspend: Option<SuspendedRead>,
 }
 
 fn interval(config: &SyncConfig) -> Micros {
@@ -75,16 +77,22 @@ pub fn settle(
             } else {
                 now + interval(config)
             }),
+            suspend: None,
         },
         Outcome::Paused(pause) => Settlement {
             end: RunEnd::Paused(*pause),
             wake_at: Some(now),
+            suspend: None,
         },
         Outcome::Failed(RunError::Store(StoreError::LeaseLost { .. })) => Settlement {
             end: RunEnd::LeaseLost,
             wake_at: None,
+            suspend: None,
         },
-        Outcome::Failed(e) => fail(e.clone(), state, now, config),
+        Outcome::Failed(e) => Settlement {
+            suspend: suspend(progress, state, config),
+            ..fail(e.clone(), state, now, config)
+        },
     }
 }
 
@@ -122,7 +130,32 @@ pub fn fail(error: RunError, state: &SyncState, now: Micros, config: &SyncConfig
             error,
             consecutive_failures,
         },
+        suspend: None,
     }
+}
+
+/// A failed run that got somewhere is kept, so the next run of its kind
+/// resumes it instead of reading from the first row again (a large read
+/// that fails now and then would otherwise never finish). A suspended full
+/// read is never displaced by an incremental one.
+fn suspend(
+    progress: &RunProgress,
+    state: &SyncState,
+    config: &SyncConfig,
+) -> Option<SuspendedRead> {
+    let read_something = progress.position.is_some() || progress.reconcile.is_some();
+    let keeps_a_full_read = !progress.mode.full
+        && state
+            .suspended_read
+            .as_ref()
+            .is_some_and(|s| s.progress.mode.full);
+    (read_something && !keeps_a_full_read).then(|| SuspendedRead {
+        progress: RunProgress {
+            read_since_run: Some(progress.marks_from()),
+            ..progress.clone()
+        },
+        query_digest: query_digest(&config.query),
+    })
 }
 
 #[cfg(test)]

@@ -132,7 +132,8 @@ fn a_lost_lease_stores_nothing_and_leaves_the_alarm_to_the_holder() {
         s,
         Settlement {
             end: RunEnd::LeaseLost,
-            wake_at: None
+            wake_at: None,
+            suspend: None,
         }
     );
 }

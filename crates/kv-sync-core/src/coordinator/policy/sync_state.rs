@@ -3,7 +3,9 @@
 use crate::coordinator::policy::lease::RunLease;
 use crate::coordinator::policy::status::Totals;
 use crate::engine::cursor::Cursor;
-use crate::engine::progress::RunMode;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::progress::{RunMode, RunProgress};
 use crate::engine::time::Micros;
 
 /// One sync's durable state: the cursor, the run in progress, the lease, the
@@ -40,6 +42,18 @@ pub struct SyncState {
     pub full_read_reason: Option<String>,
     /// Which alert episodes were alerted (once per episode).
     pub alerted: AlertFlags,
+    /// A run that failed part-way, for the next run of its kind to resume.
+    pub suspended_read: Option<SuspendedRead>,
+}
+
+/// A run that failed part-way: its progress (the job, the position, the run
+/// that began the read) and the digest of the query it read. The next run
+/// of the same kind (full or incremental) and query resumes it instead of
+/// reading from the start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspendedRead {
+    pub progress: RunProgress,
+    pub query_digest: String,
 }
 
 /// The alert episodes under way that were alerted.

@@ -60,7 +60,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
                     .into(),
             ));
         }
-        let census = self.ports.store.census(progress.run_id)?;
+        let census = self.ports.store.census(progress.marks_from())?;
         if census.orphans == 0 && census.stale_tombstones == 0 {
             return Ok(Verdict::NothingToDelete);
         }
@@ -93,7 +93,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         let orphans = self
             .ports
             .store
-            .orphans(progress.run_id, after.as_deref(), limit)?;
+            .orphans(progress.marks_from(), after.as_deref(), limit)?;
         let mut next = progress.clone();
         let Some(last) = orphans.last() else {
             next.reconcile.get_or_insert_with(Default::default).done = true;

@@ -5,7 +5,7 @@
 //! write that landed but whose answer was lost, and a job created but never
 //! reported.
 
-pub mod clock;
+pub mod connection;
 pub mod kv;
 pub mod warehouse;
 

@@ -1,12 +1,13 @@
-//! The adapters one invocation works through, built from the settings: the
-//! BigQuery client (with the cached access token) and the KV sink (the
-//! binding, and the bulk API within this sync's share of the token's
-//! request budget).
+//! The connection the settings configure: the BigQuery client (with the
+//! cached access token) and the KV sink (the binding, and the bulk API
+//! within this sync's share of the token's request budget).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use serde_json::json;
 
-use super::ports::{Alarm, Environment};
-use super::Coordinator;
+use super::ports::{Connect, Context, Environment};
 use crate::bigquery::client::{BigQueryClient, ServiceAccountAuth};
 use crate::bigquery::credentials::AccessToken;
 use crate::engine::error::RunError;
@@ -19,26 +20,45 @@ use crate::runtime::Runtime;
 use crate::settings::deployment::RunSettings;
 use crate::settings::ConfigError;
 use crate::store::sql::Sql;
+use crate::store::Store;
 
-pub(super) struct Adapters<'r, R, N> {
-    pub warehouse: BigQueryClient<'r, R>,
-    pub sink: PathSink<'r, N, R>,
+/// What a configured connection keeps across the invocations of one
+/// object: the access token and the bulk API's request budget.
+#[derive(Default)]
+pub struct Configured {
+    /// The BigQuery access token last used, with its service account.
+    token: RefCell<Option<(String, AccessToken)>>,
+    /// The KV bulk API token's request budget, across invocations.
+    bulk_budget: Rc<RefCell<RequestBudget>>,
+    /// Whether `bulk_budget` holds what storage kept from earlier objects.
+    bulk_budget_loaded: Cell<bool>,
 }
 
-impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
-    /// The adapters for one invocation that must end by `deadline`, or the
-    /// reason the settings cannot run, in words a person can act on.
-    pub(super) fn connect(
-        &self,
+impl<S: Sql, R: Runtime, E: Environment> Connect<S, R, E> for Configured {
+    type Warehouse<'a>
+        = BigQueryClient<'a, R>
+    where
+        S: 'a,
+        R: 'a,
+        E: 'a;
+    type Sink<'a>
+        = PathSink<'a, E::Namespace, R>
+    where
+        S: 'a,
+        R: 'a,
+        E: 'a;
+
+    fn open<'a>(
+        &'a self,
+        cx: Context<'a, S, R, E>,
         deadline: Micros,
-    ) -> Result<Adapters<'_, R, E::Namespace>, RunError> {
-        let all = self.settings();
-        let settings = all.run()?;
+    ) -> Result<(BigQueryClient<'a, R>, PathSink<'a, E::Namespace, R>), RunError> {
+        let settings = cx.settings.run()?;
         let auth = settings
             .service_account
             .clone()
             .map(|key| ServiceAccountAuth {
-                token: self.cached_token(&key.client_email),
+                token: self.cached_token(cx.store, &key.client_email),
                 key,
             });
         let project = settings
@@ -52,37 +72,38 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
                     "set it to the project that runs the query jobs",
                 )
             })?;
-        let sink = self.sink(settings, deadline)?;
-        Ok(Adapters {
-            warehouse: BigQueryClient::new(
-                &self.runtime,
-                &settings.bigquery,
-                &project,
-                auth,
-                deadline,
-            ),
-            sink,
-        })
+        let sink = self.sink(cx, settings, deadline)?;
+        let warehouse =
+            BigQueryClient::new(cx.runtime, &settings.bigquery, &project, auth, deadline);
+        Ok((warehouse, sink))
     }
 
+    fn close<'a>(&'a self, cx: Context<'a, S, R, E>, warehouse: &BigQueryClient<'a, R>) {
+        self.remember_token(cx, warehouse);
+        self.save_bulk_budget(cx);
+    }
+}
+
+impl Configured {
     /// The binding, and the bulk API beside it when a token is set.
-    fn sink(
-        &self,
+    fn sink<'a, S: Sql, R: Runtime, E: Environment>(
+        &'a self,
+        cx: Context<'a, S, R, E>,
         settings: &RunSettings,
         deadline: Micros,
-    ) -> Result<PathSink<'_, E::Namespace, R>, RunError> {
+    ) -> Result<PathSink<'a, E::Namespace, R>, RunError> {
         let definition = &settings.definition;
         let ttl = definition.config.kv_expiration_ttl_seconds;
-        let kv = self.env.kv(&definition.kv_binding).map_err(|e| {
+        let kv = cx.env.kv(&definition.kv_binding).map_err(|e| {
             ConfigError::missing(
                 &definition.kv_binding,
                 format!("the KV binding is missing: {e}"),
             )
         })?;
         let bulk = settings.bulk.as_ref().map(|endpoint| {
-            self.share_bulk_budget(settings.bulk_syncs);
+            self.share_bulk_budget(cx.store, settings.bulk_syncs);
             BulkSink::new(
-                &self.runtime,
+                cx.runtime,
                 endpoint,
                 ttl,
                 self.bulk_budget.clone(),
@@ -95,46 +116,50 @@ impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
     /// This sync's share of the bulk API token, counting the requests it
     /// sent before (kept in storage across restarts), loaded once per
     /// object: the settings, and so the share, are fixed for its life.
-    fn share_bulk_budget(&self, syncs: usize) {
+    fn share_bulk_budget<S: Sql>(&self, store: &Store<S>, syncs: usize) {
         if self.bulk_budget_loaded.replace(true) {
             return;
         }
-        let sent = self.store.bulk_requests().unwrap_or_default();
+        let sent = store.bulk_requests().unwrap_or_default();
         *self.bulk_budget.borrow_mut() = RequestBudget::new(syncs, sent);
     }
 
     /// Keeps the times of this sync's bulk requests for a restarted object.
-    pub(super) fn save_bulk_budget(&self) {
+    fn save_bulk_budget<S: Sql, R: Runtime, E>(&self, cx: Context<'_, S, R, E>) {
         let sent = self.bulk_budget.borrow().sent();
         if sent.is_empty() {
             return;
         }
-        if let Err(e) = self.store.save_bulk_requests(&sent) {
-            self.runtime
+        if let Err(e) = cx.store.save_bulk_requests(&sent) {
+            cx.runtime
                 .log(&json!({"event": "bulk_budget_error", "error": e.to_string()}));
         }
     }
 
     /// The token in memory, else the one in storage (a restarted object).
-    fn cached_token(&self, client_email: &str) -> Option<AccessToken> {
+    fn cached_token<S: Sql>(&self, store: &Store<S>, client_email: &str) -> Option<AccessToken> {
         if let Some((email, token)) = self.token.borrow().as_ref() {
             if email == client_email {
                 return Some(token.clone());
             }
         }
-        self.store.cached_token(client_email).ok().flatten()
+        store.cached_token(client_email).ok().flatten()
     }
 
     /// Keeps a newly minted token in memory and in storage.
-    pub(super) fn remember_token(&self, warehouse: &BigQueryClient<'_, R>) {
+    fn remember_token<S: Sql, R: Runtime, E>(
+        &self,
+        cx: Context<'_, S, R, E>,
+        warehouse: &BigQueryClient<'_, R>,
+    ) {
         let Some((email, token)) = warehouse.token() else {
             return;
         };
-        if self.cached_token(email).as_ref() == Some(token) {
+        if self.cached_token(cx.store, email).as_ref() == Some(token) {
             return;
         }
-        if let Err(e) = self.store.save_token(email, token) {
-            self.runtime
+        if let Err(e) = cx.store.save_token(email, token) {
+            cx.runtime
                 .log(&json!({"event": "token_cache_error", "error": e.to_string()}));
         }
         *self.token.borrow_mut() = Some((email.to_string(), token.clone()));
