@@ -18,12 +18,10 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const DASHBOARD_SOURCE = path.join(ROOT, "src/dashboard");
 
-/** The page as build.rs joins it: the markup with its style and script inline. */
+/** The page as build.rs joins it: each {{INCLUDE name}} of page.html replaced by that file. */
 export function dashboardPage(dir = DASHBOARD_SOURCE) {
   const read = (name) => readFileSync(path.join(dir, name), "utf8");
-  return read("page.html")
-    .replace("{{STYLE}}", () => read("style.css").trimEnd())
-    .replace("{{SCRIPT}}", () => read("script.js").trimEnd());
+  return read("page.html").replace(/\{\{INCLUDE ([^}]+)\}\}/g, (_, name) => read(name.trim()).trimEnd());
 }
 export const MOCK_SECRET = "mock-event-signing-secret";
 export const MOCK_STATUS_TOKEN = "mock-status-token";

@@ -270,13 +270,13 @@ mod tests {
 
     #[test]
     fn the_dashboard_explains_every_class_a_run_can_fail_with() {
-        let script = include_str!("../../../../src/dashboard/script.js");
+        let script = include_str!("../../../../src/dashboard/status_words.js");
         for e in every_class() {
             let class = e.class();
             let words = format!("    {class}: \"");
             assert!(
                 script.contains(&words),
-                "src/dashboard/script.js has no words for {class}"
+                "src/dashboard/status_words.js has no words for {class}"
             );
             assert!(e.to_string().starts_with(&format!("{class}: ")), "{e}");
         }
