@@ -121,11 +121,6 @@ where
         &self.runtime
     }
 
-    /// The connection, for tests that fault what it reaches.
-    pub fn connection(&self) -> &C {
-        &self.connection
-    }
-
     /// What a connection is opened with, under `settings`.
     fn context<'a>(&'a self, settings: &'a Settings) -> Context<'a, S, R, E> {
         Context {
