@@ -10,7 +10,6 @@ use crate::coordinator::policy::decide::start_run;
 use crate::coordinator::policy::reply::Reply;
 use crate::coordinator::policy::status::Trigger;
 use crate::engine::error::StoreError;
-use crate::engine::limits::RunLimits;
 use crate::engine::progress::RunMode;
 use crate::engine::progress::RunProgress;
 use crate::engine::recording::{Plan, PlannedOp, ReadOnlyStore, RecordingKv};
@@ -87,9 +86,7 @@ where
         let state = self.store.state()?;
         let settings = self.settings();
         let start = start_run(&state, Trigger::Webhook, request, now, settings.sync());
-        let limits = self
-            .connection
-            .limits(RunLimits::from_config(settings.sync()));
+        let limits = self.run_limits(&settings);
         let cx = self.context(&settings);
         let (mut warehouse, _) = match self.connection.open(cx, now + limits.budget) {
             Ok(opened) => opened,

@@ -40,9 +40,8 @@ where
     /// Works on run `run_id` for one invocation.
     pub(super) async fn invoke(&self, run_id: u64) -> Result<Ended, StoreError> {
         let started = self.runtime.now();
-        let limits = self
-            .connection
-            .limits(RunLimits::from_config(self.settings().sync()));
+        let settings = self.settings();
+        let limits = self.run_limits(&settings);
         let Ok(lease) = self
             .store
             .acquire_lease(run_id, started, limits.lease_ttl)?
@@ -57,7 +56,6 @@ where
         // the run over once the lease lapses.
         self.arm(lease.expires_at).await?;
         let progress = self.store.progress(run_id)?;
-        let settings = self.settings();
         let cx = self.context(&settings);
         let report = match self.connection.open(cx, started + limits.budget) {
             Ok((mut warehouse, mut sink)) => {

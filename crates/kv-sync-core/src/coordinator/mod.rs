@@ -24,6 +24,7 @@ use std::rc::Rc;
 use serde_json::json;
 
 use crate::engine::error::StoreError;
+use crate::engine::limits::RunLimits;
 use crate::engine::read_ahead::ReadAhead;
 use crate::engine::time::{to_rfc3339, Micros};
 use crate::runtime::Runtime;
@@ -176,6 +177,13 @@ where
     /// held across an await).
     fn settings(&self) -> Rc<Settings> {
         self.settings.borrow().clone()
+    }
+
+    /// The limits an invocation under `settings` works within, as the
+    /// connection takes them.
+    fn run_limits(&self, settings: &Settings) -> RunLimits {
+        self.connection
+            .limits(RunLimits::from_config(settings.sync()))
     }
 
     /// Learns which sync this object serves, from the first request that

@@ -14,7 +14,7 @@ use kv_sync_core::engine::time::{Micros, MICROS_PER_SECOND};
 use kv_sync_core::runtime::scripted::ScriptedRuntime;
 
 use super::block_on;
-use super::platform::{map, Storage, TestEnv};
+use super::platform::{fire_alarm, map, Storage, TestEnv};
 use super::services::{Services, BIGQUERY};
 use super::sqlite::Sqlite;
 
@@ -94,10 +94,7 @@ impl Deployment {
     /// The platform fires the alarm: at its time (or now, if that passed),
     /// clearing it first as the platform does.
     pub fn fire_alarm(&self) {
-        let at = self.alarm_at().expect("an alarm is armed");
-        self.runtime().clock.set(self.now().max(at));
-        self.storage.alarm.set(None);
-        block_on(self.coordinator.alarm()).expect("the alarm handler returns");
+        fire_alarm(&self.storage, &self.coordinator).expect("the alarm handler returns");
     }
 
     /// A request as the Worker's routes forward it, for `self.sync`.

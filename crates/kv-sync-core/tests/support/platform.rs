@@ -5,11 +5,14 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use kv_sync_core::coordinator::ports::{Alarm, Environment};
+use kv_sync_core::coordinator::ports::{Alarm, Connect, Environment};
+use kv_sync_core::coordinator::Coordinator;
 use kv_sync_core::engine::error::StoreError;
 use kv_sync_core::engine::time::Micros;
+use kv_sync_core::runtime::scripted::ScriptedRuntime;
 use kv_sync_core::store::sql::{Sql, SqlRow, SqlValue};
 
+use super::block_on;
 use super::memory_kv::MemoryKv;
 use super::sqlite::Sqlite;
 
@@ -82,4 +85,18 @@ impl Alarm for Storage {
     async fn set_alarm(&self, at: Micros) -> Result<(), StoreError> {
         self.0.set_alarm(at).await
     }
+}
+
+/// The platform fires the object's alarm: at its time (or now, if that
+/// passed), clearing it first as the platform does. An error is what the
+/// platform would retry the alarm for.
+pub fn fire_alarm<C: Connect<Storage, ScriptedRuntime, TestEnv>>(
+    storage: &Sqlite,
+    coordinator: &Coordinator<Storage, ScriptedRuntime, TestEnv, C>,
+) -> Result<(), StoreError> {
+    let at = storage.alarm.get().expect("an alarm is armed");
+    let clock = &coordinator.runtime().clock;
+    clock.set(clock.get().max(at));
+    storage.alarm.set(None);
+    block_on(coordinator.alarm())
 }

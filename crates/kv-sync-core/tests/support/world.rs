@@ -25,7 +25,7 @@ use super::fakes::connection::Fakes;
 use super::fakes::kv::FakeKv;
 use super::fakes::warehouse::FakeWarehouse;
 use super::memory_kv::MemoryKv;
-use super::platform::{map, Storage, TestEnv};
+use super::platform::{self, map, Storage, TestEnv};
 use super::sqlite::Sqlite;
 
 pub const QUERY: &str = "SELECT * FROM test.source";
@@ -179,12 +179,9 @@ impl World {
     /// fires it: cleared first, then the handler runs. Returns how the
     /// invocation it made ended, if it made one.
     pub fn fire_alarm(&self) -> Option<Invocation> {
-        let at = self.storage.alarm.get().expect("an alarm is armed");
-        self.runtime().clock.set(self.now().max(at));
-        self.storage.alarm.set(None);
         let logged = self.runtime().logs.borrow().len();
         // A failing handler is retried by the platform: its error is logged.
-        let _ = block_on(self.coordinator.alarm());
+        let _ = platform::fire_alarm(&self.storage, &self.coordinator);
         let logs = self.runtime().logs.borrow();
         const ENDS: &[&str] = &[
             "run_completed",
