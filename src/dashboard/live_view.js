@@ -75,7 +75,7 @@
     clearTimeout(view.timer);
     const generation = ++view.generation;
     let next = POLL_IDLE_MS;
-    if (view.syncsSupported) loadSyncs(generation);
+    loadSyncs(generation);
     try {
       const q = syncParam();
       const res = await fetch(`/status${q ? `?${q}` : ""}`, { headers: authHeaders(), cache: "no-store" });
@@ -111,12 +111,11 @@
     view.timer = setTimeout(poll, next);
   }
 
-  /** GET /syncs beside /status: the overview of every sync. A Worker without it (404) is asked no more. */
+  /** GET /syncs beside /status: the overview of every sync. */
   async function loadSyncs(generation) {
     try {
       const res = await fetch("/syncs", { headers: authHeaders(), cache: "no-store" });
       if (generation !== view.generation && view.syncs) return;
-      if (res.status === 404 || res.status === 405) { view.syncsSupported = false; view.syncs = null; renderSyncs(); return; }
       if (!res.ok) return; // a 401 is handled by /status; other failures keep the last list
       const list = await res.json();
       if (!Array.isArray(list)) return;

@@ -23,7 +23,6 @@
     allFailed: false,  // the failed-rows list is expanded
     syncs: null,       // last good GET /syncs answer (an array), or null
     syncsAt: 0,        // Date.now() when it arrived
-    syncsSupported: true, // false once /syncs answered 404 (a Worker without named syncs)
     readOnly: false,   // the token is the read-only STATUS_TOKEN (X-KV-Sync-Access: read-only)
   };
 

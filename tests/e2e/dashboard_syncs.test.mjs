@@ -259,9 +259,9 @@ describe("the dashboard in states the stack reaches slowly, from a stand-in for 
     }
   });
 
-  test("a Worker without /syncs (404) shows its one sync as before", { timeout: 30_000 }, async () => {
-    const old = await startDashboardMock({ scene: "single", syncsRoute: false });
-    const session = await openDashboard(browser, old.url, MOCK_SECRET);
+  test("a Worker with one sync shows its detail without a list of syncs", { timeout: 30_000 }, async () => {
+    const single = await startDashboardMock({ scene: "single" });
+    const session = await openDashboard(browser, single.url, MOCK_SECRET);
     try {
       await waitForPage(session.page, (s) => s.state === "idle" && s.runStatus === "completed", "the single sync");
       assert.equal(await session.page.getByTestId("syncs").isVisible(), false);
@@ -272,7 +272,7 @@ describe("the dashboard in states the stack reaches slowly, from a stand-in for 
       await assertNoCspViolations(session, "the single sync");
     } finally {
       await session.context.close();
-      await old.close();
+      await single.close();
     }
   });
 });

@@ -175,11 +175,10 @@ export const SCENES = {
 
 /**
  * Starts the stand-in on 127.0.0.1. `scene` is a SCENES name or a function
- * of t0 like them. `syncsRoute: false` answers /syncs 404, as a Worker before
- * named syncs did. `source` is the page's folder (default: the one the Worker embeds). Returns { url, triggers, close() }; `triggers` lists every
+ * of t0 like them. `source` is the page's folder (default: the one the Worker embeds). Returns { url, triggers, close() }; `triggers` lists every
  * accepted POST /sync-kv-now as { sync, params }.
  */
-export async function startDashboardMock({ scene = "several", port = 0, syncsRoute = true, source = DASHBOARD_SOURCE } = {}) {
+export async function startDashboardMock({ scene = "several", port = 0, source = DASHBOARD_SOURCE } = {}) {
   const t0 = Date.now();
   const syncs = (typeof scene === "function" ? scene : SCENES[scene])(t0);
   const triggers = [];
@@ -203,7 +202,6 @@ export async function startDashboardMock({ scene = "several", port = 0, syncsRou
     const access = bearer === MOCK_SECRET ? "full" : bearer === MOCK_STATUS_TOKEN ? "read-only" : null;
     const known = ["/status", "/syncs", "/sync-kv-now"];
     if (!known.includes(url.pathname)) return send(404, { success: false, error: `no route for ${url.pathname}` });
-    if (url.pathname === "/syncs" && !syncsRoute) return send(404, { success: false, error: "no route for /syncs" });
     if (!access) return send(401, { success: false, error: bearer ? "invalid bearer token" : "missing bearer token" }, { "www-authenticate": "Bearer" });
     const accessHeader = access === "read-only" ? { "x-kv-sync-access": "read-only" } : {};
     const name = url.searchParams.get("sync") ?? "default";

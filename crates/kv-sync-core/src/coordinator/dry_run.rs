@@ -7,6 +7,7 @@
 use super::ports::{Alarm, Connect, Environment};
 use super::Coordinator;
 use crate::coordinator::policy::decide::start_run;
+use crate::coordinator::policy::lease::RunLease;
 use crate::coordinator::policy::reply::Reply;
 use crate::coordinator::policy::status::Trigger;
 use crate::engine::error::StoreError;
@@ -102,9 +103,12 @@ where
             clock: &self.runtime,
         };
         let spec = settings.run_spec(&limits);
-        // Run id 0 is never stored: the plan is kept by no one.
-        let report = Engine::new(ports, spec, 0)
-            .run_invocation(RunProgress::new(0, start.since, start.mode))
+        // The plan is the next run's: its id and fence, neither stored (the
+        // read-only store keeps every checkpoint in memory).
+        let run_id = self.store.next_run_id()?;
+        let fence = RunLease::next_fence(state.lease.as_ref());
+        let report = Engine::new(ports, spec, fence)
+            .run_invocation(RunProgress::new(run_id, start.since, start.mode))
             .await;
         self.connection.close(cx, &warehouse);
         let answer = DryRunAnswer::new(

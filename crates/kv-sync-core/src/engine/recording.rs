@@ -75,11 +75,16 @@ impl<'a, S: StateStore> ReadOnlyStore<'a, S> {
         }
     }
 
-    /// A page of the keys kv-sync holds after `after` that this dry run
-    /// did not read, and the last key of the page (`None`: no more keys).
-    fn unread(&self, after: Option<&str>) -> Result<(Vec<Orphan>, Option<String>), StoreError> {
-        // No run has this id: every key kv-sync holds comes back.
-        let page = self.real.orphans(u64::MAX, after, PAGE)?;
+    /// A page of the keys kv-sync holds after `after` that the dry run of
+    /// run `run_id` did not read, and the last key of the page (`None`: no
+    /// more keys). The real store knows no mark of that run (it is not
+    /// stored), so every key it holds comes back, to be filtered here.
+    fn unread(
+        &self,
+        run_id: u64,
+        after: Option<&str>,
+    ) -> Result<(Vec<Orphan>, Option<String>), StoreError> {
+        let page = self.real.orphans(run_id, after, PAGE)?;
         let last = (page.len() == PAGE).then(|| page[PAGE - 1].key.clone());
         let read = self.read.borrow();
         let unread = page
@@ -104,8 +109,8 @@ impl<S: StateStore> StateStore for ReadOnlyStore<'_, S> {
         Ok(())
     }
 
-    fn census(&self, _run_id: u64) -> Result<Census, StoreError> {
-        let all = self.real.census(u64::MAX)?;
+    fn census(&self, run_id: u64) -> Result<Census, StoreError> {
+        let all = self.real.census(run_id)?;
         let mut census = Census {
             held: all.held,
             orphans: 0,
@@ -113,7 +118,7 @@ impl<S: StateStore> StateStore for ReadOnlyStore<'_, S> {
         };
         let mut after: Option<String> = None;
         loop {
-            let (unread, last) = self.unread(after.as_deref())?;
+            let (unread, last) = self.unread(run_id, after.as_deref())?;
             for orphan in unread {
                 if orphan.live {
                     census.orphans += 1;
@@ -130,14 +135,14 @@ impl<S: StateStore> StateStore for ReadOnlyStore<'_, S> {
 
     fn orphans(
         &self,
-        _run_id: u64,
+        run_id: u64,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Orphan>, StoreError> {
         let mut found = Vec::new();
         let mut after = after.map(str::to_owned);
         while found.len() < limit {
-            let (unread, last) = self.unread(after.as_deref())?;
+            let (unread, last) = self.unread(run_id, after.as_deref())?;
             found.extend(unread);
             if last.is_none() {
                 break;

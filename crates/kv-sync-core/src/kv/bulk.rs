@@ -162,23 +162,25 @@ impl<R: Runtime> KvSink for BulkSink<'_, R> {
 
 impl BulkEndpoint {
     /// The bulk path's settings: `None` unless `CLOUDFLARE_API_TOKEN` is
-    /// set; then the account and the namespace must be set too.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+    /// set; then the account must be set too, and the sync's namespace
+    /// (`namespace_id` says which setting is missing when it is not).
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+        namespace_id: impl FnOnce() -> Result<String, ConfigError>,
+    ) -> Result<Option<Self>, ConfigError> {
         let vars = Vars(var);
         let Some(api_token) = vars.text("CLOUDFLARE_API_TOKEN") else {
             return Ok(None);
         };
-        let needed = |name: &str, what: &str| {
-            vars.text(name).ok_or_else(|| {
-                ConfigError::missing(
-                    name,
-                    format!("CLOUDFLARE_API_TOKEN is set, so the bulk path needs {what}"),
-                )
-            })
-        };
+        let account_id = vars.text("CLOUDFLARE_ACCOUNT_ID").ok_or_else(|| {
+            ConfigError::missing(
+                "CLOUDFLARE_ACCOUNT_ID",
+                "CLOUDFLARE_API_TOKEN is set, so the bulk path needs the account id",
+            )
+        })?;
         Ok(Some(BulkEndpoint {
-            account_id: needed("CLOUDFLARE_ACCOUNT_ID", "the account id")?,
-            namespace_id: needed("KV_NAMESPACE_ID", "the namespace id of IDENTITY_STORE")?,
+            account_id,
+            namespace_id: namespace_id()?,
             api_base: vars
                 .text("CLOUDFLARE_API_BASE")
                 .unwrap_or_else(|| default_text("CLOUDFLARE_API_BASE")),

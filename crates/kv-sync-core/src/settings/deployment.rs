@@ -85,30 +85,28 @@ fn alert_url(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, Con
 }
 
 /// The bulk path of the sync `definition`: the token and account are the
-/// deployment's, the namespace is the sync's own.
+/// deployment's, the namespace is the sync's own (`KV_NAMESPACE_ID` for the
+/// default sync, its entry's `kv_namespace_id` for a named one).
 fn bulk_endpoint(
     var: impl Fn(&str) -> Option<String>,
     definition: &SyncDefinition,
 ) -> Result<Option<BulkEndpoint>, ConfigError> {
-    let Some(endpoint) = BulkEndpoint::from_vars(&var)? else {
-        return Ok(None);
-    };
-    if definition.name == DEFAULT_SYNC {
-        return Ok(Some(endpoint));
-    }
-    let namespace_id = definition.kv_namespace_id.clone().ok_or_else(|| {
-        ConfigError::missing(
-            &format!("SYNCS ({}).kv_namespace_id", definition.name),
-            format!(
-                "CLOUDFLARE_API_TOKEN is set, so the bulk path needs the namespace id of {}",
-                definition.kv_binding
-            ),
-        )
-    })?;
-    Ok(Some(BulkEndpoint {
-        namespace_id,
-        ..endpoint
-    }))
+    BulkEndpoint::from_vars(&var, || {
+        definition.kv_namespace_id.clone().ok_or_else(|| {
+            let setting = if definition.name == DEFAULT_SYNC {
+                "KV_NAMESPACE_ID".to_string()
+            } else {
+                format!("SYNCS ({}).kv_namespace_id", definition.name)
+            };
+            ConfigError::missing(
+                &setting,
+                format!(
+                    "CLOUDFLARE_API_TOKEN is set, so the bulk path needs the namespace id of {}",
+                    definition.kv_binding
+                ),
+            )
+        })
+    })
 }
 
 fn parse(env: &impl Environment, name: &str) -> Result<RunSettings, RunError> {

@@ -176,6 +176,17 @@ impl<S: Sql> Store<S> {
         )
     }
 
+    /// The id the next run will get (SQLite gives a new row the largest id
+    /// plus one).
+    pub fn next_run_id(&self) -> Result<u64, StoreError> {
+        let rows = self
+            .sql
+            .query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM runs", &[])?;
+        rows.first()
+            .ok_or_else(|| StoreError::Storage("no next run id".into()))?
+            .get("id")
+    }
+
     /// The newest runs, newest first.
     pub fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
         self.sql

@@ -36,10 +36,15 @@ impl RunLease {
             Some(holder) if holder.is_live(now) => Err(*holder),
             _ => Ok(RunLease {
                 run_id,
-                fence: last.map_or(1, |l| l.fence + 1),
+                fence: Self::next_fence(last),
                 expires_at: now + ttl,
             }),
         }
+    }
+
+    /// The fence the next lease taken after `last` gets.
+    pub fn next_fence(last: Option<&RunLease>) -> u64 {
+        last.map_or(1, |l| l.fence + 1)
     }
 
     /// Whether the invocation that took the lease with `fence` still holds
