@@ -17,6 +17,8 @@
 //! Object storage, the KV binding, `fetch` and WebCrypto, and forwards to
 //! `coordinator::Coordinator`.
 
+#![warn(unreachable_pub)]
+
 pub mod bigquery;
 pub mod coordinator;
 pub mod edge;

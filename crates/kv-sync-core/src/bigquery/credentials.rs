@@ -14,9 +14,9 @@ use crate::engine::error::WarehouseError;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
 
 /// Enough to run query jobs and read their results, and nothing more.
-pub const SCOPE: &str = "https://www.googleapis.com/auth/bigquery.readonly";
+pub(crate) const SCOPE: &str = "https://www.googleapis.com/auth/bigquery.readonly";
 /// The PEM label of a PKCS#8 private key, the form Google issues.
-pub const PKCS8_LABEL: &str = "PRIVATE KEY";
+pub(crate) const PKCS8_LABEL: &str = "PRIVATE KEY";
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const ASSERTION_LIFETIME_SECONDS: i64 = 3_600;
 /// A cached token is replaced this long before it expires, so a request
@@ -111,12 +111,12 @@ impl ServiceAccountKey {
 }
 
 /// The signed JWT.
-pub fn jwt(signing_input: &str, signature: &[u8]) -> String {
+pub(crate) fn jwt(signing_input: &str, signature: &[u8]) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
 /// The form body of the token request (RFC 7523).
-pub fn token_request_body(jwt: &str) -> String {
+pub(crate) fn token_request_body(jwt: &str) -> String {
     format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={jwt}")
 }
 
@@ -144,7 +144,7 @@ impl AccessToken {
 }
 
 /// Reads the token endpoint's answer.
-pub fn parse_token_response(
+pub(crate) fn parse_token_response(
     status: u16,
     body: &str,
     now: Micros,

@@ -15,7 +15,7 @@ use serde::de::{Deserialize, IgnoredAny};
 
 /// Text that is not the JSON the caller expected, with where it went wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyntaxError {
+pub(crate) struct SyntaxError {
     pub offset: usize,
     pub message: String,
 }
@@ -28,13 +28,13 @@ impl fmt::Display for SyntaxError {
 
 impl std::error::Error for SyntaxError {}
 
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     text: &'a str,
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         Reader { text, pos: 0 }
     }
 
@@ -43,7 +43,7 @@ impl<'a> Reader<'a> {
         self.text.as_bytes()
     }
 
-    pub fn error(&self, message: impl Into<String>) -> SyntaxError {
+    pub(crate) fn error(&self, message: impl Into<String>) -> SyntaxError {
         SyntaxError {
             offset: self.pos,
             message: message.into(),
@@ -51,7 +51,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn skip_whitespace(&mut self) {
+    pub(crate) fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes().get(self.pos) {
             self.pos += 1;
         }
@@ -59,21 +59,21 @@ impl<'a> Reader<'a> {
 
     /// The next significant byte, not consumed.
     #[inline]
-    pub fn peek(&mut self) -> Option<u8> {
+    pub(crate) fn peek(&mut self) -> Option<u8> {
         self.skip_whitespace();
         self.bytes().get(self.pos).copied()
     }
 
     /// Consumes `byte` if it is next.
     #[inline]
-    pub fn eat(&mut self, byte: u8) -> bool {
+    pub(crate) fn eat(&mut self, byte: u8) -> bool {
         let next = self.peek() == Some(byte);
         self.pos += usize::from(next);
         next
     }
 
     #[inline]
-    pub fn expect(&mut self, byte: u8) -> Result<(), SyntaxError> {
+    pub(crate) fn expect(&mut self, byte: u8) -> Result<(), SyntaxError> {
         if self.eat(byte) {
             Ok(())
         } else {
@@ -83,23 +83,23 @@ impl<'a> Reader<'a> {
 
     /// Consumes `null` if it is next.
     #[inline]
-    pub fn eat_null(&mut self) -> bool {
+    pub(crate) fn eat_null(&mut self) -> bool {
         self.skip_whitespace();
         self.eat_literal(b"null")
     }
 
     /// Where the reader stands, as a byte offset into the text.
-    pub fn offset(&self) -> usize {
+    pub(crate) fn offset(&self) -> usize {
         self.pos
     }
 
     /// The text from `start` (an earlier `offset`) to where the reader stands.
-    pub fn text_since(&self, start: usize) -> &'a str {
+    pub(crate) fn text_since(&self, start: usize) -> &'a str {
         &self.text[start..self.pos]
     }
 
     /// Nothing but whitespace is left.
-    pub fn end(&mut self) -> Result<(), SyntaxError> {
+    pub(crate) fn end(&mut self) -> Result<(), SyntaxError> {
         match self.peek() {
             None => Ok(()),
             Some(_) => Err(self.error("trailing characters")),
@@ -110,7 +110,7 @@ impl<'a> Reader<'a> {
     /// escapes to undo. A borrowed string therefore holds no quote,
     /// backslash or control character.
     #[inline]
-    pub fn string(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
+    pub(crate) fn string(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
         self.expect(b'"')?;
         let start = self.pos;
         // Cells are short: a plain loop beats a vectorised search here.
@@ -138,7 +138,7 @@ impl<'a> Reader<'a> {
     /// Consumes `literal` if the text continues with exactly it: a fast
     /// path for fixed shapes such as a cell's `{"v":`.
     #[inline]
-    pub fn eat_literal(&mut self, literal: &[u8]) -> bool {
+    pub(crate) fn eat_literal(&mut self, literal: &[u8]) -> bool {
         let next = self.bytes()[self.pos..].starts_with(literal);
         if next {
             self.pos += literal.len();
@@ -148,7 +148,7 @@ impl<'a> Reader<'a> {
 
     /// Reads `"name":` of an object member.
     #[inline]
-    pub fn member_name(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
+    pub(crate) fn member_name(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
         let name = self.string()?;
         self.expect(b':')?;
         Ok(name)
@@ -157,7 +157,7 @@ impl<'a> Reader<'a> {
     /// After a member or element: `true` if another follows (a `,` was
     /// read), `false` if `close` ended the container.
     #[inline]
-    pub fn next_in(&mut self, close: u8) -> Result<bool, SyntaxError> {
+    pub(crate) fn next_in(&mut self, close: u8) -> Result<bool, SyntaxError> {
         if self.eat(b',') {
             return Ok(true);
         }
@@ -167,7 +167,7 @@ impl<'a> Reader<'a> {
 
     /// Reads `[…]`, calling `element` with the reader at each element.
     #[inline]
-    pub fn list(
+    pub(crate) fn list(
         &mut self,
         mut element: impl FnMut(&mut Self) -> Result<(), SyntaxError>,
     ) -> Result<(), SyntaxError> {
@@ -186,7 +186,7 @@ impl<'a> Reader<'a> {
     /// Reads `{…}`, calling `member` with each member's name and the reader
     /// at its value, which `member` must read or `skip`.
     #[inline]
-    pub fn object(
+    pub(crate) fn object(
         &mut self,
         mut member: impl FnMut(&mut Self, &str) -> Result<(), SyntaxError>,
     ) -> Result<(), SyntaxError> {
@@ -204,7 +204,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the next value as `T` with serde_json, and moves past it.
-    pub fn parse<T: Deserialize<'a>>(&mut self) -> Result<T, SyntaxError> {
+    pub(crate) fn parse<T: Deserialize<'a>>(&mut self) -> Result<T, SyntaxError> {
         self.skip_whitespace();
         let mut stream = serde_json::Deserializer::from_str(&self.text[self.pos..]).into_iter();
         match stream.next() {
@@ -221,7 +221,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Moves past the next value, whatever it is, and returns its text.
-    pub fn skip(&mut self) -> Result<&'a str, SyntaxError> {
+    pub(crate) fn skip(&mut self) -> Result<&'a str, SyntaxError> {
         self.skip_whitespace();
         let start = self.pos;
         self.parse::<IgnoredAny>()?;

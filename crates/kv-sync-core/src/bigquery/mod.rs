@@ -3,14 +3,14 @@
 //! the engine's source rows. All of it builds and is tested on the host; it
 //! reaches the network and the clock only through `crate::runtime`.
 
-pub mod client;
-pub mod credentials;
-pub mod endpoint;
-pub mod json;
+pub(crate) mod client;
+pub(crate) mod credentials;
+pub(crate) mod endpoint;
+pub(crate) mod json;
 mod page;
-pub mod retry;
-pub mod row;
+pub(crate) mod retry;
+pub(crate) mod row;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_keys;
-pub mod typing;
+pub(crate) mod typing;
 pub mod wire;

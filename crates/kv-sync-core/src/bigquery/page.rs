@@ -14,7 +14,7 @@ use crate::engine::record::{ContentHash, PageRow};
 
 /// The parts of the body kv-sync reads.
 #[derive(Default)]
-pub struct QueryBody {
+pub(super) struct QueryBody {
     pub job_reference: Option<WireJobRef>,
     pub job_complete: Option<bool>,
     pub rows: Vec<PageRow>,
@@ -27,14 +27,14 @@ pub struct QueryBody {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireJobRef {
+pub(super) struct WireJobRef {
     pub project_id: String,
     pub job_id: String,
     pub location: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct ErrorProto {
+pub(super) struct ErrorProto {
     #[serde(default)]
     pub reason: String,
     #[serde(default)]
@@ -42,7 +42,7 @@ pub struct ErrorProto {
 }
 
 impl QueryBody {
-    pub fn read(body: &str) -> Result<Self, SyntaxError> {
+    pub(super) fn read(body: &str) -> Result<Self, SyntaxError> {
         let mut r = Reader::new(body);
         let mut page = QueryBody::default();
         let mut schema: Option<Schema> = None;

@@ -13,12 +13,12 @@
 use crate::engine::error::{Retry, WarehouseError};
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
 
-pub const FIRST_RETRY: Micros = MICROS_PER_SECOND;
-pub const LAST_RETRY: Micros = 32 * MICROS_PER_SECOND;
+pub(crate) const FIRST_RETRY: Micros = MICROS_PER_SECOND;
+pub(crate) const LAST_RETRY: Micros = 32 * MICROS_PER_SECOND;
 
 /// What the client does after a failed call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NextStep {
+pub(crate) enum NextStep {
     /// Drop the cached token, mint a new one, call again at once.
     RenewToken,
     /// Wait this long, then call again.
@@ -29,7 +29,7 @@ pub enum NextStep {
 
 /// The facts of one failed call the policy needs.
 #[derive(Clone, Copy, Debug)]
-pub struct Failure<'a> {
+pub(crate) struct Failure<'a> {
     pub error: &'a WarehouseError,
     /// The call carried a token minted earlier (a rejection may be its fault).
     pub used_cached_token: bool,
@@ -41,14 +41,14 @@ pub struct Failure<'a> {
 
 /// The retry state of one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retries {
+pub(crate) struct Retries {
     deadline: Micros,
     next_delay: Micros,
     token_renewed: bool,
 }
 
 impl Retries {
-    pub fn new(deadline: Micros) -> Self {
+    pub(crate) fn new(deadline: Micros) -> Self {
         Retries {
             deadline,
             next_delay: FIRST_RETRY,
@@ -56,7 +56,7 @@ impl Retries {
         }
     }
 
-    pub fn after(&mut self, failure: Failure<'_>) -> NextStep {
+    pub(crate) fn after(&mut self, failure: Failure<'_>) -> NextStep {
         if matches!(failure.error, WarehouseError::Auth(_))
             && failure.used_cached_token
             && !self.token_renewed

@@ -19,7 +19,7 @@ mod value;
 use value::{null_of, read_value, Scalar};
 
 /// Decodes a whole `rows` array (`[{"f":[…]},…]`, or `null`).
-pub fn decode_rows(schema: &Schema, rows_json: &str) -> Result<Vec<PageRow>, SyntaxError> {
+pub(crate) fn decode_rows(schema: &Schema, rows_json: &str) -> Result<Vec<PageRow>, SyntaxError> {
     let mut reader = Reader::new(rows_json);
     let rows = read_rows(&mut reader, schema)?;
     reader.end()?;
@@ -34,7 +34,7 @@ const SPARE_MAX: usize = 4 * 1024;
 
 /// Reads a `rows` array at the reader's position, for a caller that reads
 /// the page around it (see `bigquery::page`).
-pub fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<PageRow>, SyntaxError> {
+pub(crate) fn read_rows(r: &mut Reader<'_>, schema: &Schema) -> Result<Vec<PageRow>, SyntaxError> {
     let layout = Layout::of(schema);
     let mut rows = Vec::new();
     if r.eat_null() {

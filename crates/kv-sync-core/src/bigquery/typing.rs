@@ -18,7 +18,7 @@ use crate::engine::time::{in_range, write_rfc3339, Micros, END_OF_TIME, MICROS_P
 const MAX_EXACT_INT: u64 = 1 << 53;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Schema {
+pub(crate) struct Schema {
     #[serde(default)]
     pub fields: Vec<Field>,
 }
@@ -26,7 +26,7 @@ pub struct Schema {
 impl Schema {
     /// A digest of the columns' names, types and modes, nested fields
     /// included: it changes exactly when the result's shape does.
-    pub fn digest(&self) -> ContentHash {
+    pub(crate) fn digest(&self) -> ContentHash {
         fn describe(fields: &[Field], out: &mut String) {
             for f in fields {
                 out.push_str(&f.name);
@@ -53,7 +53,7 @@ impl Schema {
 /// cell that decides how a value is written: once per page, not per cell.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(from = "WireField")]
-pub struct Field {
+pub(crate) struct Field {
     pub name: String,
     /// BigQuery's type name, as error messages show it.
     pub type_name: String,
@@ -63,7 +63,7 @@ pub struct Field {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CellKind {
+pub(crate) enum CellKind {
     Integer,
     Float,
     Boolean,
@@ -109,19 +109,19 @@ impl From<WireField> for Field {
 
 /// A cell that does not match its schema type: the row is quarantined.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DecodeError(pub String);
+pub(crate) struct DecodeError(pub String);
 
 /// How much of a bad cell a quarantine reason quotes: enough to recognise
 /// it, never a person's data in bulk.
 const CELL_QUOTE_BYTES: usize = 64;
 
 /// A cell's text, quoted short.
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("{:?}", excerpt(text, CELL_QUOTE_BYTES))
 }
 
 /// `"<cell>" is not a valid <TYPE>`.
-pub fn not_valid(text: &str, type_name: &str) -> DecodeError {
+pub(crate) fn not_valid(text: &str, type_name: &str) -> DecodeError {
     DecodeError(format!("{} is not a valid {type_name}", quote(text)))
 }
 
@@ -132,7 +132,7 @@ impl std::fmt::Display for DecodeError {
 }
 
 /// Writes one scalar cell's BigQuery text as JSON of its field's type.
-pub fn write_text(out: &mut String, field: &Field, text: &str) -> Result<(), DecodeError> {
+pub(crate) fn write_text(out: &mut String, field: &Field, text: &str) -> Result<(), DecodeError> {
     use std::fmt::Write as _;
     let bad = || not_valid(text, &field.type_name);
     match field.cell {
@@ -194,14 +194,14 @@ const ROW_REST: usize = 1024;
 /// large one, and for the rest of the row: left to grow by doubling, a
 /// value holding a 20 MiB string would take 40 MiB, and 60 MiB while it
 /// moved.
-pub fn room_for_string(out: &mut String, len: usize) {
+pub(crate) fn room_for_string(out: &mut String, len: usize) {
     if len >= LARGE_STRING {
         out.reserve(len + 2 + ROW_REST);
     }
 }
 
 /// Writes `text` as a JSON string literal.
-pub fn write_string(out: &mut String, text: &str) {
+pub(crate) fn write_string(out: &mut String, text: &str) {
     let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
     let escapes = text.bytes().any(needs_escape);
     room_for_string(out, text.len() + if escapes { text.len() / 8 } else { 0 });
@@ -231,7 +231,7 @@ pub fn write_string(out: &mut String, text: &str) {
 /// float seconds such as `1.767225600123456E9`, which loses nothing at µs
 /// precision for present-day dates once rounded. A time outside BigQuery's
 /// TIMESTAMP range (years 1 to 9999) is not a timestamp.
-pub fn timestamp_from_text(text: &str) -> Option<Micros> {
+pub(crate) fn timestamp_from_text(text: &str) -> Option<Micros> {
     let micros = match text.parse::<i64>() {
         Ok(micros) => micros,
         Err(_) => {

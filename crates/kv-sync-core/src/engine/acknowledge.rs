@@ -16,7 +16,7 @@ use super::time::Micros;
 
 /// KV's answer to a batch, as the checkpoint will record it.
 #[derive(Debug, PartialEq)]
-pub struct Acknowledged {
+pub(crate) struct Acknowledged {
     /// Rows the checkpoint covers: all of them, or those before the first
     /// write that failed transiently.
     pub rows_covered: usize,
@@ -32,7 +32,7 @@ pub struct Acknowledged {
 
 /// Reads KV's `results` for `plan`. `full`: the run reads the whole source,
 /// so the keys of the covered rows are reported as seen.
-pub fn acknowledge(
+pub(crate) fn acknowledge(
     plan: &BatchPlan,
     results: &[Result<(), SinkError>],
     now: Micros,

@@ -6,18 +6,18 @@
 //! `ports`). The coordinator (`crate::coordinator`, following the decisions
 //! of `crate::coordinator::policy`) drives it one invocation at a time.
 
-pub mod acknowledge;
+pub(crate) mod acknowledge;
 pub mod cursor;
 pub mod error;
 pub mod excerpt;
 pub mod kv_path;
 pub mod limits;
-pub mod plan;
+pub(crate) mod plan;
 pub mod ports;
 pub mod progress;
-pub mod read_ahead;
+pub(crate) mod read_ahead;
 pub mod record;
-pub mod recording;
+pub(crate) mod recording;
 pub mod run;
 pub mod source_query;
 pub mod time;

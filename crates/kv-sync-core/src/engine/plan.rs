@@ -16,7 +16,7 @@ use super::time::Micros;
 
 /// What a batch will do with one source row.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Planned {
+pub(crate) enum Planned {
     Unchanged {
         position: Cursor,
     },
@@ -33,7 +33,7 @@ pub enum Planned {
 impl Planned {
     /// The row's key, if it has one (a quarantined row still names the key
     /// it holds in the source, so a full run does not count it gone).
-    pub fn key(&self) -> Option<&str> {
+    pub(crate) fn key(&self) -> Option<&str> {
         match self {
             Planned::Unchanged { position } | Planned::Write { position, .. } => {
                 Some(&position.key)
@@ -44,7 +44,7 @@ impl Planned {
 }
 
 #[derive(Debug, PartialEq)]
-pub struct BatchPlan {
+pub(crate) struct BatchPlan {
     /// One entry per row covered, in source order; rows past the write
     /// budget are left for a later batch.
     pub rows: Vec<Planned>,
@@ -53,7 +53,7 @@ pub struct BatchPlan {
 
 /// The rules a batch is planned by.
 #[derive(Clone, Debug, PartialEq)]
-pub struct WriteRules<'a> {
+pub(crate) struct WriteRules<'a> {
     pub now: Micros,
     /// With a KV TTL, unchanged values older than this are written again.
     pub refresh_after: Option<Micros>,
@@ -67,7 +67,7 @@ pub struct WriteRules<'a> {
 }
 
 /// Plans the rows, asking the store once for all their hashes.
-pub fn plan_batch<S: StateStore>(
+pub(crate) fn plan_batch<S: StateStore>(
     rows: Vec<Checked>,
     store: &S,
     rules: &WriteRules<'_>,

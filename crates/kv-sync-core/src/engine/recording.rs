@@ -13,11 +13,11 @@ use super::ports::{Census, Checkpoint, KvOp, KvSink, Orphan, StateStore, StoredH
 use super::progress::RunCounters;
 
 /// How many planned operations the answer shows.
-pub const SAMPLE_SIZE: usize = 10;
+pub(crate) const SAMPLE_SIZE: usize = 10;
 
 /// One planned operation, as the answer shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PlannedOp {
+pub(crate) struct PlannedOp {
     pub key: String,
     pub action: &'static str,
     /// The value a put would write (as JSON, not text).
@@ -27,7 +27,7 @@ pub struct PlannedOp {
 
 /// KV as a dry run sees it: every operation is acknowledged and recorded.
 #[derive(Default)]
-pub struct RecordingKv {
+pub(crate) struct RecordingKv {
     pub sample: Vec<PlannedOp>,
 }
 
@@ -62,13 +62,13 @@ impl KvSink for RecordingKv {
 /// The store as a dry run sees it: hashes are read from the real one,
 /// checkpoints are kept in memory only, so the plan of a full run can still
 /// tell which keys it did not read.
-pub struct ReadOnlyStore<'a, S> {
+pub(crate) struct ReadOnlyStore<'a, S> {
     real: &'a S,
     read: RefCell<HashSet<String>>,
 }
 
 impl<'a, S: StateStore> ReadOnlyStore<'a, S> {
-    pub fn new(real: &'a S) -> Self {
+    pub(crate) fn new(real: &'a S) -> Self {
         ReadOnlyStore {
             real,
             read: RefCell::default(),
@@ -156,7 +156,7 @@ impl<S: StateStore> StateStore for ReadOnlyStore<'_, S> {
 
 /// What a dry run found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub would_write: u64,
     pub would_delete: u64,
     pub would_fail: u64,
@@ -165,7 +165,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(counters: &RunCounters, sample: Vec<PlannedOp>) -> Self {
+    pub(crate) fn new(counters: &RunCounters, sample: Vec<PlannedOp>) -> Self {
         Plan {
             would_write: counters.rows_written,
             would_delete: counters.rows_deleted + counters.rows_orphaned,

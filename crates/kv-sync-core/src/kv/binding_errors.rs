@@ -21,7 +21,7 @@ const REFUSALS: &[&str] = &[
     "typeerror",
 ];
 
-pub fn classify(message: &str) -> SinkError {
+pub(crate) fn classify(message: &str) -> SinkError {
     let message = first_line(message);
     let lower = message.to_lowercase();
     if lower.contains("429") || lower.contains("too many") {

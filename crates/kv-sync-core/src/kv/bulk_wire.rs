@@ -17,9 +17,9 @@ use crate::engine::ports::KvOp;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
 use crate::runtime::Runtime;
 
-pub const MAX_PAIRS: usize = 10_000;
+pub(crate) const MAX_PAIRS: usize = 10_000;
 /// Under the documented 100 MB, leaving room for JSON framing.
-pub const MAX_BODY_BYTES: usize = 95 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 95 * 1024 * 1024;
 const WINDOW: Micros = 300 * MICROS_PER_SECOND;
 /// Under Cloudflare's 1,200, leaving room for other users of the token.
 const REQUESTS_PER_WINDOW: usize = 1_100;
@@ -27,7 +27,7 @@ const REQUESTS_PER_WINDOW: usize = 1_100;
 /// One bulk request's worth of operations: the bulk API writes and deletes
 /// through different endpoints, so a request holds one kind only.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Chunk {
+pub(crate) enum Chunk {
     /// Indices of `Put` operations, for `PUT …/bulk`.
     Puts(Vec<usize>),
     /// Indices of `Delete` operations, for `POST …/bulk/delete`.
@@ -35,7 +35,7 @@ pub enum Chunk {
 }
 
 impl Chunk {
-    pub fn indices(&self) -> &[usize] {
+    pub(crate) fn indices(&self) -> &[usize] {
         match self {
             Chunk::Puts(i) | Chunk::Deletes(i) => i,
         }
@@ -44,7 +44,7 @@ impl Chunk {
 
 /// Splits operations into bulk requests: puts and deletes apart, each chunk
 /// within the pair and size limits.
-pub fn chunk(ops: &[KvOp]) -> Vec<Chunk> {
+pub(crate) fn chunk(ops: &[KvOp]) -> Vec<Chunk> {
     let mut puts = Vec::new();
     let mut deletes = Vec::new();
     let (mut current_puts, mut put_bytes) = (Vec::new(), 0);
@@ -88,7 +88,11 @@ const PAIR_OVERHEAD: usize = 200;
 /// taken out of its operation as its piece is made, so the values leave
 /// wasm memory one by one rather than being copied into a body as large as
 /// all of them; the operations keep their keys for reading the answers.
-pub fn pieces<R: Runtime>(runtime: &R, ops: &mut [KvOp], expiration_ttl: u64) -> Vec<R::Held> {
+pub(crate) fn pieces<R: Runtime>(
+    runtime: &R,
+    ops: &mut [KvOp],
+    expiration_ttl: u64,
+) -> Vec<R::Held> {
     ops.iter_mut()
         .map(|op| match op {
             KvOp::Put {
@@ -111,7 +115,7 @@ pub fn pieces<R: Runtime>(runtime: &R, ops: &mut [KvOp], expiration_ttl: u64) ->
 }
 
 /// The JSON body of a bulk request for this chunk, from the pieces.
-pub fn body<R: Runtime>(runtime: &R, pieces: &[R::Held], chunk: &Chunk) -> R::Held {
+pub(crate) fn body<R: Runtime>(runtime: &R, pieces: &[R::Held], chunk: &Chunk) -> R::Held {
     let chosen: Vec<&R::Held> = chunk.indices().iter().map(|&i| &pieces[i]).collect();
     runtime.join("[", &chosen, ",", "]")
 }
@@ -145,7 +149,7 @@ struct BulkResult {
 
 /// What a bulk answer says about a chunk.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BulkAnswer {
+pub(crate) enum BulkAnswer {
     /// One result per operation of the chunk.
     PerKey(Vec<Result<(), SinkError>>),
     /// HTTP 400: something in the request is invalid (a key KV refuses
@@ -155,7 +159,7 @@ pub enum BulkAnswer {
 }
 
 /// Reads a bulk answer for the operations at `indices`.
-pub fn read_answer(status: u16, body: &str, ops: &[KvOp], indices: &[usize]) -> BulkAnswer {
+pub(crate) fn read_answer(status: u16, body: &str, ops: &[KvOp], indices: &[usize]) -> BulkAnswer {
     let all = |e: SinkError| BulkAnswer::PerKey(vec![Err(e); indices.len()]);
     let envelope: Option<Envelope> = serde_json::from_str(body).ok();
     let message = envelope
@@ -201,7 +205,7 @@ pub fn read_answer(status: u16, body: &str, ops: &[KvOp], indices: &[usize]) -> 
 
 impl Chunk {
     /// The chunk in two halves, to find the pairs a refused request holds.
-    pub fn halves(&self) -> (Chunk, Chunk) {
+    pub(crate) fn halves(&self) -> (Chunk, Chunk) {
         let indices = self.indices();
         let (a, b) = indices.split_at(indices.len() / 2);
         match self {

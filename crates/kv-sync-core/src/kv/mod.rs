@@ -3,8 +3,8 @@
 //! pairs a request), and the sink that holds both and takes the path each
 //! run chooses.
 
-pub mod binding;
-pub mod binding_errors;
-pub mod bulk;
-pub mod bulk_wire;
-pub mod path_sink;
+pub(crate) mod binding;
+pub(crate) mod binding_errors;
+pub(crate) mod bulk;
+pub(crate) mod bulk_wire;
+pub(crate) mod path_sink;

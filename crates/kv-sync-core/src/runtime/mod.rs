@@ -9,7 +9,7 @@
 
 #[cfg(any(test, feature = "testing"))]
 pub mod scripted;
-pub mod url;
+pub(crate) mod url;
 
 use crate::engine::ports::Clock;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-pub mod deployment;
+pub(crate) mod deployment;
 pub mod syncs;
 pub mod table;
 

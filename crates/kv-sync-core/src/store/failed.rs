@@ -10,7 +10,7 @@ use crate::engine::time::Micros;
 use crate::params;
 
 /// Failed rows listed at most; older ones are pruned and only counted.
-pub const FAILED_ROWS_KEPT: u64 = 10_000;
+pub(super) const FAILED_ROWS_KEPT: u64 = 10_000;
 
 /// A quarantined row as `/status` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! checkpoint is one transaction: all of it is stored, or none of it.
 #![deny(clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
-pub mod alert_queue;
+pub(crate) mod alert_queue;
 mod failed;
 mod hashes;
 pub mod migrations;

@@ -18,7 +18,7 @@ use crate::settings::SyncConfig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AlertEvent {
+pub(crate) enum AlertEvent {
     Failing,
     Recovered,
     Stale,
@@ -27,7 +27,7 @@ pub enum AlertEvent {
 
 /// The machine-readable part of an alert.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AlertFacts {
+pub(crate) struct AlertFacts {
     pub event: AlertEvent,
     pub sync: String,
     pub run: Option<u64>,
@@ -38,7 +38,7 @@ pub struct AlertFacts {
 
 /// One alert, as posted to `ALERT_WEBHOOK_URL`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Alert {
+pub(crate) struct Alert {
     pub text: String,
     pub kv_sync: AlertFacts,
 }
@@ -55,7 +55,7 @@ fn staleness(last_success_at: Option<Micros>, now: Micros) -> Option<f64> {
 
 /// Where an alert is raised: the sync, its freshness, the time.
 #[derive(Clone, Copy, Debug)]
-pub struct AlertContext<'a> {
+pub(crate) struct AlertContext<'a> {
     pub sync: &'a str,
     /// As it stands after the run, if any.
     pub last_success_at: Option<Micros>,
@@ -79,7 +79,7 @@ impl AlertContext<'_> {
 
 /// The alerts an invocation that ended with `end` raises, and the flags
 /// after it.
-pub fn after_run(
+pub(crate) fn after_run(
     flags: AlertFlags,
     end: &RunEnd,
     run: &RunRecord,
@@ -141,7 +141,7 @@ pub fn after_run(
 
 /// A `stale` alert when KV has lagged BigQuery for too long (checked on
 /// every alarm, running or not), and the flags after it.
-pub fn stale(
+pub(crate) fn stale(
     flags: AlertFlags,
     context: AlertContext<'_>,
     config: &SyncConfig,

@@ -6,12 +6,12 @@
 //! the answer; they are tested one by one here, and in sequence through the
 //! coordinator itself in the host tests.
 
-pub mod alerting;
+pub(crate) mod alerting;
 pub mod decide;
-pub mod lease;
+pub(crate) mod lease;
 pub mod params;
 pub mod reply;
-pub mod schedule;
+pub(crate) mod schedule;
 pub mod settle;
 pub mod status;
 pub mod sync_state;

@@ -9,7 +9,7 @@ use crate::engine::time::{Micros, MICROS_PER_SECOND};
 const FIRST_RETRY: Micros = 10 * MICROS_PER_SECOND;
 
 /// How long to wait after the `failures`-th consecutive failed run.
-pub fn backoff(failures: u32, interval: Micros) -> Micros {
+pub(crate) fn backoff(failures: u32, interval: Micros) -> Micros {
     let doublings = failures.saturating_sub(1).min(20);
     (FIRST_RETRY << doublings)
         .min(interval)
