@@ -3,7 +3,8 @@
 //! query, mid-batch, after a KV write whose answer was lost, at the end of a
 //! checkpoint's transaction), then recovery from the stored checkpoint ends
 //! with KV exactly equal to the source, and at most the unacknowledged
-//! writes are repeated. The source turns hostile along the way: rows leave
+//! writes are repeated (counted: a put of what KV already held, at most a
+//! batch per fault). The source turns hostile along the way: rows leave
 //! it, keys appear twice, rows are stamped in the future or not at all,
 //! keys KV refuses, and KV is changed behind kv-sync's back; a full run
 //! that rewrites brings KV back to the source.
@@ -182,8 +183,9 @@ fn turn_hostile(world: &mut World, rng: &mut Rng, n: usize) -> HashSet<String> {
 
 /// The sync's life under the given faults: an import, then changes, then
 /// a hostile turn with an incremental run, then a full run that rewrites
-/// and deletes what left the source.
-fn lifetime(world: &mut World, rng: &mut Rng, rows: usize) {
+/// and deletes what left the source. Returns the puts repeated before that
+/// full run (which rewrites everything on purpose).
+fn lifetime(world: &mut World, rng: &mut Rng, rows: usize) -> u64 {
     let base = world.now() - 100 * SECOND;
     seed_source(world, rng, rows, base);
     world.sync(false);
@@ -194,11 +196,13 @@ fn lifetime(world: &mut World, rng: &mut Rng, rows: usize) {
     world.advance(60 * SECOND);
     let changed_behind = turn_hostile(world, rng, rows / 4 + 1);
     incremental_run(world, "after the hostile turn", &changed_behind);
+    let repeated = world.kv().repeated_puts;
     world.sync_with(RunMode {
         full: true,
         rewrite: true,
         allow_mass_delete: true,
     });
+    repeated
 }
 
 /// Faults that strike exactly at step `at` of a counter shared by the
@@ -225,14 +229,26 @@ fn a_crash_at_every_step_of_a_run_loses_nothing() {
         clean > 50,
         "the scenario passes many fault points ({clean})"
     );
-    eprintln!("PROBE clean steps {clean}");
     // When the run crashes at step k, for every k, then recovery is exact.
+    // And the one crash repeats at most the batch whose acknowledgement it
+    // lost (written, not yet checkpointed).
+    let batch_rows = scenario_limits(&mut Rng::new(7)).batch_rows as u64;
+    let mut repeated_somewhere = false;
     for k in 0..clean {
         let mut world = World::new(scenario_limits(&mut Rng::new(7)));
         crash_at(&mut world, k);
-        lifetime(&mut world, &mut Rng::new(99), 60);
+        let repeated = lifetime(&mut world, &mut Rng::new(99), 60);
         assert_kv_equals_source(&world, &format!("crash at step {k}"));
+        assert!(
+            repeated <= batch_rows,
+            "crash at step {k}: {repeated} puts repeated, more than a batch ({batch_rows})"
+        );
+        repeated_somewhere |= repeated > 0;
     }
+    assert!(
+        repeated_somewhere,
+        "some crash lost an acknowledgement (else the count is not looking)"
+    );
 }
 
 /// One random scenario: the limits, the fault rate, and the seeds of the
@@ -297,8 +313,20 @@ fn a_thousand_random_scenarios_with_faults_end_with_kv_equal_to_the_source() {
             world.kv().faults = Faults::new(seed.wrapping_mul(3).wrapping_add(2), s.fault_rate);
             *world.storage.faults.borrow_mut() =
                 Faults::new(seed.wrapping_mul(3).wrapping_add(3), s.fault_rate);
-            lifetime(&mut world, &mut Rng::new(s.source_seed), s.rows);
+            let repeated = lifetime(&mut world, &mut Rng::new(s.source_seed), s.rows);
             assert_kv_equals_source(&world, &format!("{s:?}"));
+            // Each fault ends an invocation before at most one batch's
+            // checkpoint: only those writes may be repeated.
+            let injected = world.warehouse().faults.injected
+                + world.kv().faults.injected
+                + world.storage.faults.borrow().injected;
+            prop_assert!(
+                repeated <= injected * s.batch_rows as u64,
+                "{} puts repeated after {} faults of batches of {}",
+                repeated,
+                injected,
+                s.batch_rows
+            );
             // And with nothing changed, a further run writes nothing.
             world.warehouse().faults.p = 0.0;
             world.kv().faults.p = 0.0;
@@ -336,5 +364,6 @@ fn without_faults_each_row_is_written_once() {
             .filter(|r| !r.deleted)
             .count() as u64;
         assert_eq!(world.kv().puts, live, "seed {seed}");
+        assert_eq!(world.kv().repeated_puts, 0, "seed {seed}");
     }
 }

@@ -20,6 +20,10 @@ pub struct FakeKv {
     pub data: HashMap<String, (String, Metadata)>,
     pub puts: u64,
     pub deletes: u64,
+    /// Puts of the value (and source `updated_at`) KV already held for the
+    /// key: writes repeated because kv-sync did not know the earlier one
+    /// had landed.
+    pub repeated_puts: u64,
     /// The largest batch handed to `apply`.
     pub largest_batch: usize,
     pub faults: Faults,
@@ -51,6 +55,10 @@ impl FakeKv {
                 metadata,
             } => {
                 self.puts += 1;
+                let held = self.data.get(&key);
+                if held.is_some_and(|(v, m)| *v == value && m.updated_at == metadata.updated_at) {
+                    self.repeated_puts += 1;
+                }
                 self.data.insert(key, (value, metadata));
             }
             KvOp::Delete { key } => {
