@@ -23,6 +23,8 @@ pub(super) struct QueryBody {
     pub errors: Vec<ErrorProto>,
     /// The digest of the result's columns, when the body has a schema.
     pub schema_digest: Option<ContentHash>,
+    /// Why the result's columns cannot be synced (`Schema::unusable`).
+    pub unusable: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +74,7 @@ impl QueryBody {
             };
         }
         page.schema_digest = schema.as_ref().map(Schema::digest);
+        page.unusable = schema.as_ref().and_then(Schema::unusable);
         Ok(page)
     }
 }

@@ -47,6 +47,24 @@ impl Schema {
         describe(&self.fields, &mut text);
         ContentHash::of(text.as_bytes())
     }
+
+    /// Why the result cannot be synced as it is shaped, if it cannot: a
+    /// `deleted` column that is not a BOOL would otherwise be ignored and
+    /// every row it marks written as live.
+    pub(crate) fn unusable(&self) -> Option<String> {
+        let deleted = self.fields.iter().find(|f| f.name == "deleted")?;
+        let type_name = if deleted.repeated {
+            format!("ARRAY<{}>", deleted.type_name)
+        } else {
+            deleted.type_name.clone()
+        };
+        (deleted.cell != CellKind::Boolean || deleted.repeated).then(|| {
+            format!(
+                "the column `deleted` must be BOOL, and the query gives it {type_name}: \
+                 cast it in the query (e.g. `status = 'deleted' AS deleted`)"
+            )
+        })
+    }
 }
 
 /// One column (or RECORD sub-field), with its type sorted into the kind of

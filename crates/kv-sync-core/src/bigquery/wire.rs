@@ -97,6 +97,9 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
     if let Some(first) = response.errors.first() {
         return Err(classify_reason(status, &first.reason, &first.message));
     }
+    if let Some(unusable) = response.unusable {
+        return Err(WarehouseError::InvalidQuery(unusable));
+    }
     let job = response
         .job_reference
         .ok_or_else(|| WarehouseError::Malformed("response has no jobReference".into()))?;

@@ -114,3 +114,25 @@ fn rows_before_the_schema_are_decoded_once_the_schema_is_known() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_deleted_column_that_is_not_bool_fails_the_read_naming_its_type() {
+    let page = |deleted: &str| {
+        let body = format!(
+            r#"{{"jobReference":{{"projectId":"p","jobId":"j"}},"jobComplete":true,
+            "schema":{{"fields":[{{"name":"key","type":"STRING"}},{deleted}]}},"rows":[]}}"#
+        );
+        parse_response(Call::Query, 200, &body)
+    };
+    let Err(WarehouseError::InvalidQuery(message)) = page(r#"{"name":"deleted","type":"STRING"}"#)
+    else {
+        panic!("a STRING `deleted` is an invalid query");
+    };
+    assert!(
+        message.contains("`deleted` must be BOOL") && message.contains("gives it STRING"),
+        "{message}"
+    );
+    assert!(page(r#"{"name":"deleted","type":"INTEGER","mode":"REPEATED"}"#).is_err());
+    assert!(page(r#"{"name":"deleted","type":"BOOLEAN"}"#).is_ok());
+    assert!(page(r#"{"name":"deleted","type":"BOOL"}"#).is_ok());
+}

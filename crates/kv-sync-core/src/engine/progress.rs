@@ -112,6 +112,10 @@ pub struct RunProgress {
     /// The digest of the result's columns, from the first page read.
     #[serde(default)]
     pub schema: Option<String>,
+    /// The digest of the query every job of the run read (`None` before the
+    /// first job, or when a deploy changed the query between two jobs).
+    #[serde(default)]
+    pub query_digest: Option<String>,
     /// Which way the run writes to KV, once chosen, and why.
     #[serde(default)]
     pub kv_path: Option<KvPath>,
@@ -149,6 +153,7 @@ impl RunProgress {
             warning: None,
             query_started_at: None,
             schema: None,
+            query_digest: None,
             kv_path: None,
             kv_path_reason: None,
             row_bytes: None,

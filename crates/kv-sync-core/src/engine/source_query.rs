@@ -115,3 +115,8 @@ mod tests {
         assert_eq!(q.params[1].value, "1970-01-01T00:00:00.000007Z");
     }
 }
+
+/// The digest of a source query, as stored to tell when it changed.
+pub fn query_digest(query: &str) -> String {
+    crate::engine::record::ContentHash::of(query.trim().as_bytes()).to_hex()
+}

@@ -75,6 +75,12 @@ impl Deployment {
         );
     }
 
+    /// A deploy: `vars` change, and the object starts again with them.
+    pub fn redeploy(&mut self, vars: &[(&str, &str)]) {
+        self.vars.extend(map(vars));
+        self.restart();
+    }
+
     pub fn runtime(&self) -> &ScriptedRuntime {
         self.coordinator.runtime()
     }

@@ -6,7 +6,7 @@ use super::status::Trigger;
 use super::sync_state::SyncState;
 use crate::engine::limits::CLOCK_SKEW;
 use crate::engine::progress::{RunMode, RunProgress};
-use crate::engine::record::ContentHash;
+use crate::engine::source_query::query_digest;
 use crate::engine::time::{Micros, BEGINNING_OF_TIME, MICROS_PER_SECOND};
 use crate::settings::SyncConfig;
 
@@ -56,11 +56,6 @@ pub enum WebhookAction {
 
 fn seconds(s: u64) -> Micros {
     Micros::try_from(s).unwrap_or(Micros::MAX / 4) * MICROS_PER_SECOND
-}
-
-/// The digest of a source query, as stored to tell when it changed.
-pub fn query_digest(query: &str) -> String {
-    ContentHash::of(query.trim().as_bytes()).to_hex()
 }
 
 /// Why the next run must read the whole source, if it must: the first sync,

@@ -6,7 +6,6 @@
 //! at the interval), and one interval after a run completed. The interval
 //! counts from the end of a run, so a slow run never stacks up behind itself.
 
-use super::decide::query_digest;
 use super::sync_state::{SuspendedRead, SyncState};
 use crate::coordinator::policy::schedule::backoff;
 use crate::engine::error::{RunError, StoreError};
@@ -71,7 +70,7 @@ pub fn settle(
 ) -> Settlement {
     match outcome {
         Outcome::Completed => Settlement {
-            end: RunEnd::Completed(completion(progress, state, config)),
+            end: RunEnd::Completed(completion(progress, state)),
             wake_at: Some(if state.follow_up.is_some() {
                 now
             } else {
@@ -90,7 +89,7 @@ pub fn settle(
             suspend: None,
         },
         Outcome::Failed(e) => Settlement {
-            suspend: suspend(progress, state, config),
+            suspend: suspend(progress, state),
             ..fail(e.clone(), state, now, config)
         },
     }
@@ -100,7 +99,7 @@ pub fn settle(
 /// the result's columns since the last run asks for a full read (values of
 /// unchanged rows still have the old shape); a full read settles that, and
 /// records the query it read with.
-fn completion(progress: &RunProgress, state: &SyncState, config: &SyncConfig) -> Completion {
+fn completion(progress: &RunProgress, state: &SyncState) -> Completion {
     let columns_changed = matches!(
         (&state.schema_digest, &progress.schema),
         (Some(before), Some(now)) if before != now
@@ -115,7 +114,11 @@ fn completion(progress: &RunProgress, state: &SyncState, config: &SyncConfig) ->
     Completion {
         success_at: progress.query_started_at,
         schema_digest: progress.schema.clone(),
-        query_digest: progress.mode.full.then(|| query_digest(&config.query)),
+        query_digest: progress
+            .mode
+            .full
+            .then(|| progress.query_digest.clone())
+            .flatten(),
         full_read_reason,
     }
 }
@@ -138,11 +141,7 @@ pub fn fail(error: RunError, state: &SyncState, now: Micros, config: &SyncConfig
 /// resumes it instead of reading from the first row again (a large read
 /// that fails now and then would otherwise never finish). A suspended full
 /// read is never displaced by an incremental one.
-fn suspend(
-    progress: &RunProgress,
-    state: &SyncState,
-    config: &SyncConfig,
-) -> Option<SuspendedRead> {
+fn suspend(progress: &RunProgress, state: &SyncState) -> Option<SuspendedRead> {
     let read_something = progress.position.is_some() || progress.reconcile.is_some();
     let keeps_a_full_read = !progress.mode.full
         && state
@@ -154,7 +153,7 @@ fn suspend(
             read_since_run: Some(progress.marks_from()),
             ..progress.clone()
         },
-        query_digest: query_digest(&config.query),
+        query_digest: progress.query_digest.clone().unwrap_or_default(),
     })
 }
 

@@ -8,7 +8,7 @@ use crate::engine::ports::{Clock, KvSink, ResultPage, StateStore, Warehouse};
 use crate::engine::progress::{JobProgress, Reconcile, RunProgress};
 use crate::engine::read_ahead::ReadAhead;
 use crate::engine::record::ContentHash;
-use crate::engine::source_query::wrap;
+use crate::engine::source_query::{query_digest, wrap};
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
 
 impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
@@ -112,6 +112,12 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         self.time_spent.warehouse += self.ports.clock.now() - started;
         let page = page?;
         let mut next = progress.clone();
+        let digest = query_digest(self.spec.query);
+        next.query_digest = match &progress.query_digest {
+            _ if progress.bigquery_jobs == 0 => Some(digest),
+            Some(read) if *read == digest => Some(digest),
+            _ => None,
+        };
         next.bigquery_jobs += 1;
         next.query_started_at.get_or_insert(started);
         next.job = Some(JobProgress {

@@ -1,0 +1,59 @@
+//! The mirror under change (SPEC "The mirror under change"), through the
+//! real coordinator: deploys between invocations and sources whose shape
+//! changes, given/when/then.
+
+mod support;
+
+use kv_sync_core::engine::time::MICROS_PER_SECOND;
+use support::deployment::{Deployment, START};
+
+const S: i64 = MICROS_PER_SECOND;
+
+fn leads(d: &Deployment, rows: &[(&str, i64, &str)]) {
+    let mut table = d.services.table.borrow_mut();
+    for (key, at, name) in rows {
+        table.upsert(key, START + at * S, name);
+    }
+}
+
+#[test]
+fn a_query_deployed_during_a_full_read_makes_the_next_run_full_again() {
+    // Given a first (full) read under way: one key of three written
+    let mut d = Deployment::new(&[
+        ("MAX_KV_WRITES_PER_INVOCATION", "1"),
+        ("BIGQUERY_PAGE_ROWS", "1"),
+    ]);
+    leads(
+        &d,
+        &[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")],
+    );
+    d.webhook(&[("wait", "false")]);
+    d.fire_alarm();
+    assert_eq!(d.services.kv.keys(), vec!["a"]);
+    // When a new query is deployed while it runs, and the run ends reading
+    // the job it began with
+    d.redeploy(&[("SYNC_QUERY", "SELECT key, updated_at, name FROM leads_v2")]);
+    d.settle(0);
+    let first = &d.status()["last_run"];
+    assert_eq!(first["status"], "completed", "{first}");
+    assert_eq!(
+        d.services.table.borrow().queries,
+        1,
+        "one job, the old query's"
+    );
+    // Then the next run reads the whole source again with the new query,
+    // and says why
+    let (code, answer) = d.webhook(&[]);
+    assert_eq!(code, 200, "{answer}");
+    let next = &d.status()["last_run"];
+    assert_eq!(next["full"], true, "{next}");
+    assert!(
+        next["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("SYNC_QUERY changed")),
+        "{next}"
+    );
+    // And once it has, the query is settled
+    d.webhook(&[]);
+    assert_eq!(d.status()["last_run"]["full"], false);
+}
