@@ -88,6 +88,11 @@ pub fn wrap(user_sql: &str, since: Micros, after: Option<&Cursor>, page_rows: u3
     }
 }
 
+/// The digest of a source query, as stored to tell when it changed.
+pub fn query_digest(query: &str) -> String {
+    crate::engine::record::ContentHash::of(query.trim().as_bytes()).to_hex()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,9 +119,4 @@ mod tests {
         assert_eq!(q.params[2].value, "lead-9");
         assert_eq!(q.params[1].value, "1970-01-01T00:00:00.000007Z");
     }
-}
-
-/// The digest of a source query, as stored to tell when it changed.
-pub fn query_digest(query: &str) -> String {
-    crate::engine::record::ContentHash::of(query.trim().as_bytes()).to_hex()
 }
