@@ -57,3 +57,36 @@ fn a_query_deployed_during_a_full_read_makes_the_next_run_full_again() {
     d.webhook(&[]);
     assert_eq!(d.status()["last_run"]["full"], false);
 }
+
+#[test]
+fn a_shorter_interval_takes_effect_the_first_time_the_object_wakes_after_the_deploy() {
+    // Given a sync whose run just ended, next due one interval (300 s) on
+    let mut d = Deployment::new(&[]);
+    leads(&d, &[("a", -30, "Ada")]);
+    let (code, answer) = d.webhook(&[]);
+    assert_eq!(code, 200, "{answer}");
+    let ended = d.now();
+    assert_eq!(d.alarm_at(), Some(ended + 300 * S));
+    // When SYNC_INTERVAL_SECONDS = 60 is deployed 10 s later and the cron
+    // re-arms the object
+    d.advance(10 * S);
+    d.redeploy(&[("SYNC_INTERVAL_SECONDS", "60")]);
+    d.request("/ensure-alarm", &[]);
+    // Then the next run is due 60 s after the last one ended, not 300 s
+    assert_eq!(d.alarm_at(), Some(ended + 60 * S));
+    assert_eq!(d.logs("schedule_moved").len(), 1);
+    d.services.table.borrow_mut().upsert("b", d.now(), "Bob");
+    d.advance(50 * S);
+    d.fire_alarm();
+    assert_eq!(
+        d.services.kv.keys(),
+        vec!["a", "b"],
+        "the alarm ran the sync"
+    );
+    // And a longer interval deployed later waits for the next run's end
+    d.advance(5 * S);
+    d.redeploy(&[("SYNC_INTERVAL_SECONDS", "900")]);
+    let next = d.alarm_at();
+    d.request("/status", &[]);
+    assert_eq!(d.alarm_at(), next, "nothing moves backwards");
+}

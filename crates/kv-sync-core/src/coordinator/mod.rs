@@ -18,7 +18,7 @@ pub mod ports;
 mod status_report;
 mod triggers;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde_json::json;
@@ -36,6 +36,7 @@ pub use configured::Configured;
 use policy::decide::watchdog;
 use policy::params::SyncParams;
 use policy::reply::Reply;
+use policy::schedule::{interval, sooner};
 use ports::{Alarm, Connect, Context, Environment};
 
 /// The header that tells a coordinator which sync it serves: set by the
@@ -67,6 +68,8 @@ pub struct Coordinator<S, R, E, C = Configured> {
     settings: RefCell<Rc<Settings>>,
     /// The next result page, read while the last invocation wrote.
     read_ahead: RefCell<Option<ReadAhead>>,
+    /// Set once this object has applied its settings' schedule.
+    rescheduled: Cell<bool>,
 }
 
 impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
@@ -110,6 +113,7 @@ where
             broken,
             settings,
             read_ahead: RefCell::new(None),
+            rescheduled: Cell::new(false),
         }
     }
 
@@ -141,6 +145,7 @@ where
         if let Some(name) = &request.sync {
             self.adopt_name(name)?;
         }
+        self.reschedule().await?;
         // Any request is a chance to repair a lost alarm (and a fresh
         // object gets its first one here).
         self.ensure_alarm().await?;
@@ -166,6 +171,10 @@ where
     /// an alarm; only a failure to arm one is returned (the platform then
     /// retries the alarm).
     pub async fn alarm(&self) -> Result<(), StoreError> {
+        if let Err(e) = self.reschedule().await {
+            self.runtime
+                .log(&json!({"event": "alarm_error", "error": e.to_string()}));
+        }
         if let Err(e) = self.on_alarm().await {
             self.runtime
                 .log(&json!({"event": "alarm_error", "error": e.to_string()}));
@@ -195,6 +204,35 @@ where
         self.store.set_sync_name(name)?;
         *self.settings.borrow_mut() = Rc::new(Settings::read(&self.env, name));
         Ok(())
+    }
+
+    /// A deploy's settings take effect the first time the object wakes
+    /// after it (every deploy starts objects afresh): a shorter
+    /// `SYNC_INTERVAL_SECONDS` moves the next scheduled run forward now,
+    /// not after the old schedule.
+    async fn reschedule(&self) -> Result<(), StoreError> {
+        if self.rescheduled.replace(true) {
+            return Ok(());
+        }
+        let state = self.store.state()?;
+        if state.active_run.is_some() || state.follow_up.is_some() {
+            return Ok(());
+        }
+        let last_end = self
+            .store
+            .recent_runs(1)?
+            .first()
+            .and_then(|r| r.finished_at);
+        let every = interval(self.settings().sync());
+        let Some(at) = sooner(state.next_sync_at, last_end, every) else {
+            return Ok(());
+        };
+        self.store.reschedule(at)?;
+        self.runtime.log(
+            &json!({"event": "schedule_moved", "next_sync_at": to_rfc3339(at),
+            "interval_seconds": self.settings().sync().interval_seconds}),
+        );
+        self.arm(at).await
     }
 
     async fn arm(&self, at: Micros) -> Result<(), StoreError> {

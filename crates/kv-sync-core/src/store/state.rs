@@ -185,6 +185,14 @@ impl<S: Sql> Store<S> {
             .flatten())
     }
 
+    /// Moves the next scheduled run to `at`.
+    pub fn reschedule(&self, at: Micros) -> Result<(), StoreError> {
+        self.sql.execute(
+            "UPDATE sync_state SET next_sync_at = ? WHERE id = 1",
+            params![at],
+        )
+    }
+
     pub fn set_sync_name(&self, name: &str) -> Result<(), StoreError> {
         self.sql.execute(
             "UPDATE sync_state SET sync_name = ? WHERE id = 1",

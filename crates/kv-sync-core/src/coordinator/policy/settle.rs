@@ -7,11 +7,11 @@
 //! counts from the end of a run, so a slow run never stacks up behind itself.
 
 use super::sync_state::{SuspendedRead, SyncState};
-use crate::coordinator::policy::schedule::backoff;
+use crate::coordinator::policy::schedule::{backoff, interval};
 use crate::engine::error::{RunError, StoreError};
 use crate::engine::progress::RunProgress;
 use crate::engine::run::{Outcome, Pause};
-use crate::engine::time::{Micros, MICROS_PER_SECOND};
+use crate::engine::time::Micros;
 use crate::settings::SyncConfig;
 
 /// What becomes of the run.
@@ -52,10 +52,6 @@ pub struct Settlement {
     pub wake_at: Option<Micros>,
     /// A failed full read kept for the next full run to resume.
     pub suspend: Option<SuspendedRead>,
-}
-
-fn interval(config: &SyncConfig) -> Micros {
-    Micros::try_from(config.interval_seconds).unwrap_or(Micros::MAX / 4) * MICROS_PER_SECOND
 }
 
 /// Settles an invocation of the run at `progress` that ended with

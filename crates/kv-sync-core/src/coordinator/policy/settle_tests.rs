@@ -1,6 +1,7 @@
 use super::*;
 use crate::engine::error::{RunError, StoreError, WarehouseError};
 use crate::engine::progress::RunMode;
+use crate::engine::time::MICROS_PER_SECOND;
 
 const S: Micros = MICROS_PER_SECOND;
 
