@@ -90,3 +90,61 @@ fn a_shorter_interval_takes_effect_the_first_time_the_object_wakes_after_the_dep
     d.request("/status", &[]);
     assert_eq!(d.alarm_at(), next, "nothing moves backwards");
 }
+
+#[test]
+fn a_full_read_that_keeps_failing_leaves_incremental_runs_running_between_its_retries() {
+    // Given a sync whose first full read completed, with a full read due
+    // every hour
+    let d = Deployment::new(&[("FULL_SYNC_INTERVAL_SECONDS", "3600")]);
+    leads(&d, &[("a", -30, "Ada")]);
+    d.webhook(&[]);
+    assert_eq!(d.services.kv.keys(), vec!["a"]);
+    // When the hourly full read starts failing (BigQuery refuses the
+    // unpruned read) while new rows keep arriving
+    d.advance(3_601 * S);
+    d.services.table.borrow_mut().full_reads_fail = true;
+    let mut arrived = vec!["a".to_string()];
+    for round in 0..3 {
+        d.fire_alarm();
+        let failed = d.status()["last_run"].clone();
+        assert_eq!(
+            (failed["full"].as_bool(), failed["status"].as_str()),
+            (Some(true), Some("failed")),
+            "round {round}: {failed}"
+        );
+        let key = format!("new-{round}");
+        d.services
+            .table
+            .borrow_mut()
+            .upsert(&key, d.now() - 5 * S, "New");
+        arrived.push(key);
+        // Then a run of changes only goes between its retries, and the new
+        // rows reach KV
+        d.fire_alarm();
+        let s = d.status();
+        let between = &s["last_run"];
+        assert_eq!(between["full"], false, "round {round}: {between}");
+        assert_eq!(between["status"], "completed", "round {round}: {between}");
+        assert!(
+            between["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("between retries of the failing full read")),
+            "{between}"
+        );
+        assert_eq!(d.services.kv.keys(), arrived, "round {round}");
+        // And the sync still counts as failing: the streak goes on
+        assert_eq!(s["consecutive_failures"], round + 1, "{s}");
+    }
+    // When BigQuery takes the full read again, it completes, and the runs
+    // after it are plain incremental ones
+    d.services.table.borrow_mut().full_reads_fail = false;
+    d.fire_alarm();
+    let s = d.status();
+    assert_eq!(s["last_run"]["full"], true, "{s}");
+    assert_eq!(s["last_run"]["status"], "completed", "{s}");
+    assert_eq!(s["consecutive_failures"], 0, "{s}");
+    d.fire_alarm();
+    let after = &d.status()["last_run"];
+    assert_eq!(after["full"], false, "{after}");
+    assert!(after["reason"].is_null(), "{after}");
+}

@@ -238,7 +238,8 @@ impl<S: Sql> Store<S> {
     ) -> Result<(), StoreError> {
         let finish = |error: Option<&RunError>, completion: Option<&Completion>| {
             self.sql.transaction(|| {
-                self.finish_run(fence, progress, error, now)?;
+                let keep_streak = completion.is_some_and(|c| c.keeps_failure_streak);
+                self.finish_run(fence, progress, error, keep_streak, now)?;
                 self.sql.execute(
                     "UPDATE sync_state SET next_sync_at = ? WHERE id = 1",
                     params![settled.wake_at],
@@ -273,6 +274,7 @@ impl<S: Sql> Store<S> {
         fence: u64,
         progress: &RunProgress,
         error: Option<&RunError>,
+        keep_streak: bool,
         now: Micros,
     ) -> Result<(), StoreError> {
         let status = if error.is_some() {
@@ -296,11 +298,12 @@ impl<S: Sql> Store<S> {
         )?;
         self.sql.execute(
             "UPDATE sync_state SET active_run_id = NULL, lease_expires_at = ?,
-               consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1 ELSE 0 END,
+               consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1
+                 WHEN ? THEN consecutive_failures ELSE 0 END,
                total_runs = total_runs + 1, total_rows_written = total_rows_written + ?,
                total_rows_deleted = total_rows_deleted + ?, total_rows_unchanged = total_rows_unchanged + ?,
                total_rows_failed = total_rows_failed + ? WHERE id = 1",
-            params![now, error.is_some(), c.rows_written, c.rows_deleted, c.rows_unchanged, c.rows_failed],
+            params![now, error.is_some(), keep_streak, c.rows_written, c.rows_deleted, c.rows_unchanged, c.rows_failed],
         )?;
         self.sql.execute(
             "DELETE FROM runs WHERE id <= ?",

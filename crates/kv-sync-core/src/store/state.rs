@@ -18,7 +18,9 @@ const STATE_COLUMNS: &str =
      total_rows_deleted, total_rows_unchanged, total_rows_failed, queued_rewrite, queued_mass_delete, \
      last_full_read_at, failed_count, failed_pruned, last_success_at, next_sync_at, query_digest, \
      schema_digest, full_read_reason, alerted_failing, alerted_stale, alerted_reconcile, \
-     suspended_read";
+     suspended_read, \
+     (SELECT status = 'failed' FROM runs WHERE full ORDER BY id DESC LIMIT 1) AS full_read_failing, \
+     (SELECT status = 'failed' AND full FROM runs ORDER BY id DESC LIMIT 1) AS last_run_failed_full";
 
 fn read_cursor(row: &SqlRow) -> Result<Option<Cursor>, StoreError> {
     Ok(
@@ -70,6 +72,12 @@ fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
         lease: read_lease(row)?,
         follow_up: read_follow_up(row)?,
         suspended_read: read_suspended(row)?,
+        full_read_failing: row
+            .get::<Option<bool>>("full_read_failing")?
+            .unwrap_or(false),
+        last_run_failed_full: row
+            .get::<Option<bool>>("last_run_failed_full")?
+            .unwrap_or(false),
         consecutive_failures: row.get("consecutive_failures")?,
         totals: Totals {
             runs: row.get("total_runs")?,

@@ -32,6 +32,9 @@ pub struct Table {
     pub queries: u32,
     /// Answer the next this many BigQuery calls with a 500 backendError.
     pub outage: u32,
+    /// Refuse every query that reads the whole table, as BigQuery does when
+    /// the unpruned read's ORDER BY exceeds its resources.
+    pub full_reads_fail: bool,
 }
 
 /// What the doubles saw and how they answer.
@@ -107,6 +110,13 @@ impl Services {
         }
         if sent.method == Method::Post {
             let body: Value = serde_json::from_str(sent.body.as_deref().unwrap()).unwrap();
+            if table.full_reads_fail && table.reads_everything(&body["queryParameters"]) {
+                return answer(
+                    400,
+                    json!({"error": {"code": 400, "message": "Resources exceeded during query execution",
+                                     "errors": [{"reason": "resourcesExceeded", "message": "Resources exceeded during query execution"}]}}),
+                );
+            }
             table.queries += 1;
             let job = format!("job-{}", table.queries);
             let rows = table.evaluate(&body["queryParameters"]);
@@ -153,6 +163,17 @@ impl Services {
 impl Table {
     pub fn upsert(&mut self, key: &str, updated_at: Micros, name: &str) {
         self.rows.insert(key.into(), (updated_at, name.into()));
+    }
+
+    /// Whether the query reads the whole table (`@since` is the beginning
+    /// of time), not only a window of recent changes.
+    fn reads_everything(&self, params: &Value) -> bool {
+        params.as_array().unwrap().iter().any(|p| {
+            p["name"] == "since"
+                && p["parameterValue"]["value"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("0001-"))
+        })
     }
 
     /// The wrapped query over the table: `updated_at >= @since`, strictly

@@ -111,8 +111,8 @@ pub(crate) fn after_run(
             failing.kv_sync.error = Some(class);
             alerts.push(failing);
         }
-        RunEnd::Completed(_) => {
-            if flags.failing {
+        RunEnd::Completed(completion) => {
+            if flags.failing && !completion.keeps_failure_streak {
                 flags.failing = false;
                 let text = format!(
                     "kv-sync ({sync}) recovered: run {} completed; KV matches BigQuery as of {}.",

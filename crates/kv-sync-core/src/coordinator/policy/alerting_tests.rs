@@ -157,3 +157,29 @@ fn a_full_run_that_held_deletions_back_alerts_once_until_one_does_not() {
         .unwrap()
         .starts_with("kv-sync (default) held back deletions"));
 }
+
+#[test]
+fn a_run_of_changes_between_retries_of_a_failing_full_read_is_no_recovery() {
+    let config = SyncConfig {
+        alert_after_failures: 1,
+        ..SyncConfig::default()
+    };
+    let (alerts, flags) = after_run(
+        AlertFlags::default(),
+        &failed(1),
+        &run(1),
+        context(),
+        &config,
+    );
+    assert_eq!(alerts[0].kv_sync.event, AlertEvent::Failing);
+    let between = RunEnd::Completed(Completion {
+        keeps_failure_streak: true,
+        ..Completion::default()
+    });
+    let (alerts, flags) = after_run(flags, &between, &run(2), context(), &config);
+    assert!(alerts.is_empty(), "still failing: {alerts:?}");
+    assert!(flags.failing);
+    let done = RunEnd::Completed(Completion::default());
+    let (alerts, _) = after_run(flags, &done, &run(3), context(), &config);
+    assert_eq!(alerts[0].kv_sync.event, AlertEvent::Recovered);
+}

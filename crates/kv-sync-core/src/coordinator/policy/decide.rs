@@ -93,6 +93,13 @@ pub fn full_read_due(state: &SyncState, now: Micros, config: &SyncConfig) -> Opt
     None
 }
 
+/// A full read that keeps failing never blocks incremental runs: after each
+/// failed attempt, one run reads only the changes (it needs a cursor), and
+/// the full read is retried after it.
+fn between_full_retries(state: &SyncState) -> bool {
+    state.last_run_failed_full && state.cursor.is_some()
+}
+
 /// The start of a run: from the cursor minus the lookback, or from the
 /// beginning when the run reads the whole source. A cursor a future-stamped
 /// row carried ahead of the clock counts as the present.
@@ -111,7 +118,7 @@ pub fn start_run(
             "asked for: a full read".to_string()
         })
     } else {
-        full_read_due(state, now, config)
+        full_read_due(state, now, config).filter(|_| !between_full_retries(state))
     };
     let full = reason.is_some();
     // A failed read of the same kind and query is taken up where it stopped.
@@ -129,6 +136,9 @@ pub fn start_run(
             "resumes the read of run {} from its checkpoint",
             p.marks_from()
         )),
+        (None, None) if between_full_retries(state) => Some(
+            "changes only, between retries of the failing full read (it is retried next)".into(),
+        ),
         (None, reason) => reason,
     };
     let since = match (&state.cursor, full) {

@@ -44,6 +44,9 @@ pub struct Completion {
     /// changed), or `None` when nothing asks for it (any earlier reason is
     /// settled by a full read).
     pub full_read_reason: Option<String>,
+    /// The run read only changes between retries of a failing full read:
+    /// the failure streak goes on (the sync has not recovered).
+    pub keeps_failure_streak: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +119,9 @@ fn completion(progress: &RunProgress, state: &SyncState) -> Completion {
             .then(|| progress.query_digest.clone())
             .flatten(),
         full_read_reason,
+        keeps_failure_streak: !progress.mode.full
+            && state.consecutive_failures > 0
+            && state.full_read_failing,
     }
 }
 

@@ -44,6 +44,10 @@ pub struct SyncState {
     pub alerted: AlertFlags,
     /// A run that failed part-way, for the next run of its kind to resume.
     pub suspended_read: Option<SuspendedRead>,
+    /// The last full run failed: full reads are being retried.
+    pub full_read_failing: bool,
+    /// The last run of all was that failed full run.
+    pub last_run_failed_full: bool,
 }
 
 /// A run that failed part-way: its progress (the job, the position, the run
