@@ -254,6 +254,7 @@
     if (a.failing) episodes.push(["bad", `Failing: alerted after ${plural(a.after_failures, "failed run")} in a row. A “recovered” alert follows the next completed run.`]);
     if (a.stale) episodes.push(["", `Stale: alerted because KV fell more than ${duration(a.staleness_seconds)} behind BigQuery.`]);
     if (a.reconcile_refused) episodes.push(["", "Deletions held back: alerted because a full run refused to delete keys that left the source (see the run's warning)."]);
+    if (a.degraded) episodes.push(["", "Degraded: alerted because the KV bulk API refused requests as a whole; runs write through the binding until it takes them again (see the run's warning)."]);
     if (a.pending) episodes.push(["", `${plural(a.pending, "alert")} not delivered yet; retried on the next alarm.`]);
     card.classList.toggle("active", episodes.length > 0);
     if (a.configured) {

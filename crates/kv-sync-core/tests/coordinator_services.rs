@@ -105,3 +105,76 @@ fn a_dry_run_plans_against_the_source_and_writes_nothing() {
     assert!(d.coordinator.store().recent_runs(1).unwrap().is_empty());
     assert_eq!(d.coordinator.store().state().unwrap().cursor, None);
 }
+
+#[test]
+fn a_bulk_api_that_refuses_requests_as_a_whole_sends_the_run_through_the_binding() {
+    // Given a sync on the bulk path whose namespace id is wrong
+    let mut vars = BULK.to_vec();
+    vars.retain(|(name, _)| *name != "KV_NAMESPACE_ID");
+    vars.extend([("KV_NAMESPACE_ID", "not-ns"), ("ALERT_WEBHOOK_URL", ALERTS)]);
+    let mut d = Deployment::with_secrets(&vars, &[("CLOUDFLARE_API_TOKEN", "cf-token")]);
+    for (i, key) in ["a", "b", "c"].iter().enumerate() {
+        lead(&d, key, -30 + i as i64, "Ada");
+    }
+    // When it runs
+    let (code, answer) = d.webhook(&[]);
+    // Then one bulk request was refused, and every row went through the
+    // binding: none quarantined, the run completed with a warning that
+    // quotes the API, and one `degraded` alert
+    assert_eq!(code, 202, "paused, then continued: {answer}");
+    d.settle(0);
+    let s = d.status();
+    let run = &s["last_run"];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(
+        (run["rows_written"].as_u64(), run["rows_failed"].as_u64()),
+        (Some(3), Some(0))
+    );
+    assert_eq!(run["kv_path"], "binding", "{run}");
+    assert!(
+        run["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("code 7003")),
+        "{run}"
+    );
+    assert_eq!(s["failed_rows"]["count"], 0, "{s}");
+    assert_eq!(
+        d.services.bulk_requests.get(),
+        1,
+        "not halved down to single keys"
+    );
+    assert_eq!(*d.services.kv.binding_writes.borrow(), 3);
+    let events = |d: &Deployment| -> Vec<String> {
+        d.services
+            .alerts
+            .borrow()
+            .iter()
+            .map(|a| a["kv_sync"]["event"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(events(&d), vec!["degraded"]);
+    // And a revoked token is the same episode: no second alert
+    d.redeploy(&[("KV_NAMESPACE_ID", "ns")]);
+    d.services.bulk_token_valid.set(false);
+    lead(&d, "d", 5, "Dee");
+    d.advance(600 * S);
+    d.webhook(&[]);
+    d.settle(0);
+    assert_eq!(d.services.kv.get("d"), Some(json!({"name": "Dee"})));
+    assert_eq!(d.status()["last_run"]["status"], "completed");
+    assert_eq!(events(&d), vec!["degraded"]);
+    // When the token works again, the next run writes through the bulk API
+    // and the episode ends
+    d.services.bulk_token_valid.set(true);
+    lead(&d, "e", 10, "Eve");
+    d.advance(600 * S);
+    d.webhook(&[]);
+    d.settle(0);
+    let run = &d.status()["last_run"];
+    assert_eq!(
+        (run["kv_path"].as_str(), run["warning"].as_str()),
+        (Some("bulk"), None),
+        "{run}"
+    );
+    assert_eq!(events(&d), vec!["degraded", "recovered"]);
+}

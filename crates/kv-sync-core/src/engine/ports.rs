@@ -104,6 +104,14 @@ pub trait KvSink {
     /// Applies the operations and answers for each, in order. `Ok` must mean
     /// KV acknowledged that write: the cursor moves past a row on this word.
     async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>>;
+
+    /// Why the bulk path refused a request as a whole since the last call
+    /// (its configuration is wrong), if it did: none of that batch was
+    /// written, the sink has turned to the binding, and the run must stay
+    /// there.
+    fn take_bulk_refusal(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// What kv-sync last wrote for a key.

@@ -121,6 +121,10 @@ pub struct RunProgress {
     pub kv_path: Option<KvPath>,
     #[serde(default)]
     pub kv_path_reason: Option<String>,
+    /// Why the run writes through the binding though it chose the bulk
+    /// API: the API refused a request as a whole (its configuration).
+    #[serde(default)]
+    pub degraded: Option<String>,
     /// Bytes a row of this run's results takes, as pages arrived (sizes
     /// the next page).
     #[serde(default)]
@@ -156,6 +160,7 @@ impl RunProgress {
             query_digest: None,
             kv_path: None,
             kv_path_reason: None,
+            degraded: None,
             row_bytes: None,
             read_since_run: None,
         }

@@ -35,6 +35,8 @@ pub struct BulkSink<'r, R> {
     budget: Rc<RefCell<RequestBudget>>,
     /// A `Retry-After` wait is taken only if it ends before this.
     deadline: Micros,
+    /// Why the API refused a request as a whole, until taken.
+    unusable: Option<String>,
 }
 
 impl<'r, R: Runtime> BulkSink<'r, R> {
@@ -57,7 +59,14 @@ impl<'r, R: Runtime> BulkSink<'r, R> {
             expiration_ttl,
             budget,
             deadline,
+            unusable: None,
         }
+    }
+
+    /// Why the API refused a request as a whole since the last call, if it
+    /// did: then no pair of that `apply` was written.
+    pub fn take_unusable(&mut self) -> Option<String> {
+        self.unusable.take()
     }
 
     /// Sends one request within the token's budget.
@@ -150,6 +159,11 @@ impl<R: Runtime> KvSink for BulkSink<'_, R> {
                     pending.push(second);
                     pending.push(first);
                     continue;
+                }
+                BulkAnswer::Unusable(reason) => {
+                    let error = SinkError::Unavailable(format!("KV bulk API: {reason}"));
+                    self.unusable = Some(reason);
+                    return vec![Err(error); ops.len()];
                 }
             };
             for (i, result) in chunk.indices().iter().zip(results) {

@@ -152,10 +152,23 @@ struct BulkResult {
 pub(crate) enum BulkAnswer {
     /// One result per operation of the chunk.
     PerKey(Vec<Result<(), SinkError>>),
-    /// HTTP 400: something in the request is invalid (a key KV refuses
-    /// fails the whole request). The sink splits the chunk until the
-    /// refused pairs stand alone.
+    /// HTTP 400 naming a key of the chunk: a key KV refuses fails the
+    /// whole request. The sink splits the chunk until the refused pairs
+    /// stand alone.
     Refused(String),
+    /// The request refused as a whole for what it was sent with, not what
+    /// it carried: 401, 403, 404, or a 400 that names none of its keys (a
+    /// wrong account or namespace id, a revoked token). No pair is at fault;
+    /// the path is unusable until its configuration is fixed.
+    Unusable(String),
+}
+
+/// Whether the API's `message` names one of the keys at `indices`, quoted
+/// as JSON does (a bare key could be any word of the message).
+fn names_a_key(message: &str, ops: &[KvOp], indices: &[usize]) -> bool {
+    indices
+        .iter()
+        .any(|&i| serde_json::to_string(ops[i].key()).is_ok_and(|quoted| message.contains(&quoted)))
 }
 
 /// Reads a bulk answer for the operations at `indices`.
@@ -168,11 +181,13 @@ pub(crate) fn read_answer(status: u16, body: &str, ops: &[KvOp], indices: &[usiz
         .map(|m| format!("{} (code {})", first_line(&m.message), m.code))
         .unwrap_or_else(|| format!("HTTP {status}"));
     match status {
-        400 => return BulkAnswer::Refused(format!("KV bulk API: {message}")),
+        400 if names_a_key(&message, ops, indices) => {
+            return BulkAnswer::Refused(format!("KV bulk API: {message}"))
+        }
+        400 | 401 | 403 | 404 => return BulkAnswer::Unusable(format!("HTTP {status}: {message}")),
         429 => return all(SinkError::RateLimited(format!("KV bulk API: {message}"))),
         500..=599 => return all(SinkError::Unavailable(format!("KV bulk API: {message}"))),
         200..=299 => {}
-        // A bad token or namespace fails every write the same way: not a row's fault.
         _ => {
             return all(SinkError::Unavailable(format!(
                 "KV bulk API refused the request: {message}"

@@ -89,14 +89,15 @@ fn answers_map_to_per_key_results() {
     assert!(per_key(read_answer(502, "<html>", &ops, &[0]))
         .iter()
         .all(|r| matches!(r, Err(SinkError::Unavailable(_)))));
-    assert!(per_key(read_answer(
-        403,
-        r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
-        &ops,
-        &[0]
-    ))
-    .iter()
-    .all(|r| matches!(r, Err(SinkError::Unavailable(m)) if m.contains("Authentication error"))));
+    assert!(matches!(
+        read_answer(
+            403,
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
+            &ops,
+            &[0]
+        ),
+        BulkAnswer::Unusable(m) if m.contains("Authentication error")
+    ));
 }
 
 #[test]
@@ -139,4 +140,38 @@ fn a_refused_request_is_told_apart_and_its_chunk_halves() {
     );
     let (a, b) = Chunk::Puts(vec![0, 1, 2]).halves();
     assert_eq!((a, b), (Chunk::Puts(vec![0]), Chunk::Puts(vec![1, 2])));
+}
+
+#[test]
+fn a_request_refused_for_what_it_was_sent_with_is_no_pairs_fault() {
+    let ops = vec![put("a", 1), put("b", 1)];
+    let answer = |status: u16, code: u32, message: &str| {
+        let body = format!(
+            r#"{{"success":false,"errors":[{{"code":{code},"message":{}}}]}}"#,
+            serde_json::to_string(message).unwrap()
+        );
+        read_answer(status, &body, &ops, &[0, 1])
+    };
+    let wrong_namespace = answer(
+        400,
+        7003,
+        "Could not route to /client/v4/accounts/acc/storage/kv/namespaces/x/bulk, perhaps your object identifier is invalid?",
+    );
+    assert!(
+        matches!(&wrong_namespace, BulkAnswer::Unusable(m) if m.contains("HTTP 400") && m.contains("code 7003")),
+        "{wrong_namespace:?}"
+    );
+    for status in [401, 403, 404] {
+        assert!(matches!(
+            answer(status, 10000, "Authentication error"),
+            BulkAnswer::Unusable(_)
+        ));
+    }
+    assert!(
+        matches!(
+            answer(400, 10019, "Invalid key name: \"b\""),
+            BulkAnswer::Refused(_)
+        ),
+        "a 400 that quotes a key of the request is that key's"
+    );
 }

@@ -14,6 +14,9 @@ pub struct PathSink<'r, N, R> {
     binding: BindingSink<N>,
     bulk: Option<BulkSink<'r, R>>,
     path: KvPath,
+    /// Why the bulk API refused a request as a whole, until the engine
+    /// takes it.
+    bulk_refused: Option<String>,
 }
 
 impl<'r, N: KvNamespace, R: Runtime> PathSink<'r, N, R> {
@@ -28,6 +31,7 @@ impl<'r, N: KvNamespace, R: Runtime> PathSink<'r, N, R> {
             binding,
             bulk,
             path,
+            bulk_refused: None,
         }
     }
 }
@@ -48,10 +52,23 @@ impl<N: KvNamespace, R: Runtime> KvSink for PathSink<'_, N, R> {
         self.path = path;
     }
 
+    fn take_bulk_refusal(&mut self) -> Option<String> {
+        self.bulk_refused.take()
+    }
+
+    /// A bulk request refused as a whole (a wrong id, a revoked token) is
+    /// no pair's fault: from then on the sink writes through the binding,
+    /// which every deployment has (the refused operations are the engine's
+    /// to send again, so no value is held twice).
     async fn apply(&mut self, ops: Vec<KvOp>) -> Vec<Result<(), SinkError>> {
-        match (&mut self.bulk, self.path) {
-            (Some(bulk), KvPath::Bulk) => bulk.apply(ops).await,
-            _ => self.binding.apply(ops).await,
+        let Some(bulk) = self.bulk.as_mut().filter(|_| self.path == KvPath::Bulk) else {
+            return self.binding.apply(ops).await;
+        };
+        let results = bulk.apply(ops).await;
+        if let Some(reason) = bulk.take_unusable() {
+            self.path = KvPath::Binding;
+            self.bulk_refused = Some(reason);
         }
+        results
     }
 }

@@ -33,8 +33,9 @@ impl<S: Sql> Store<S> {
     ) -> Result<(), StoreError> {
         self.sql.transaction(|| {
             self.sql.execute(
-                "UPDATE sync_state SET alerted_failing = ?, alerted_stale = ?, alerted_reconcile = ? WHERE id = 1",
-                params![flags.failing, flags.stale, flags.reconcile],
+                "UPDATE sync_state SET alerted_failing = ?, alerted_stale = ?, alerted_reconcile = ?,
+                   alerted_degraded = ? WHERE id = 1",
+                params![flags.failing, flags.stale, flags.reconcile, flags.degraded],
             )?;
             for (event, body) in alerts {
                 self.sql.execute(

@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0009_suspended_read",
         include_str!("../../../../migrations/0009_suspended_read.sql"),
     ),
+    (
+        10,
+        "0010_degraded",
+        include_str!("../../../../migrations/0010_degraded.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the versions it applied.

@@ -18,7 +18,7 @@ use crate::params;
 const RUN_COLUMNS: &str =
     "id, trigger, status, started_at, finished_at, invocations, bigquery_jobs, \
      total_rows, rows_read, rows_written, rows_deleted, rows_unchanged, rows_failed, error, rows_orphaned, \
-     warning, full, reason, kv_path, kv_path_reason, error_class";
+     warning, full, reason, kv_path, kv_path_reason, error_class, degraded";
 
 /// The enum's serde name (`"alarm"`, `"completed"`, …) as text.
 fn enum_to_sql<T: Serialize>(value: &T) -> SqlValue {
@@ -95,6 +95,7 @@ fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
         kv_path: row.get("kv_path")?,
         kv_path_reason: row.get("kv_path_reason")?,
         error_class: row.get("error_class")?,
+        degraded: row.get("degraded")?,
     })
 }
 
@@ -204,7 +205,7 @@ impl<S: Sql> Store<S> {
         self.sql.execute(
             "UPDATE runs SET invocations = ?, bigquery_jobs = ?, total_rows = ?, rows_read = ?, rows_written = ?,
                rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, rows_orphaned = ?, warning = ?,
-               kv_path = ?, kv_path_reason = ?, checkpoint = ?
+               kv_path = ?, kv_path_reason = ?, degraded = ?, checkpoint = ?
               WHERE id = ?",
             params![
                 p.invocations,
@@ -219,6 +220,7 @@ impl<S: Sql> Store<S> {
                 p.warning,
                 p.kv_path,
                 p.kv_path_reason,
+                p.degraded,
                 to_json(p)?,
                 p.run_id
             ],

@@ -18,6 +18,7 @@ const STATE_COLUMNS: &str =
      total_rows_deleted, total_rows_unchanged, total_rows_failed, queued_rewrite, queued_mass_delete, \
      last_full_read_at, failed_count, failed_pruned, last_success_at, next_sync_at, query_digest, \
      schema_digest, full_read_reason, alerted_failing, alerted_stale, alerted_reconcile, \
+     alerted_degraded, \
      suspended_read, \
      (SELECT status = 'failed' FROM runs WHERE full ORDER BY id DESC LIMIT 1) AS full_read_failing, \
      (SELECT status = 'failed' AND full FROM runs ORDER BY id DESC LIMIT 1) AS last_run_failed_full";
@@ -98,6 +99,7 @@ fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
             failing: row.get("alerted_failing")?,
             stale: row.get("alerted_stale")?,
             reconcile: row.get("alerted_reconcile")?,
+            degraded: row.get("alerted_degraded")?,
         },
     })
 }

@@ -48,6 +48,8 @@ pub struct Services {
     pub alert_status: Cell<u16>,
     pub tokens_minted: Cell<u32>,
     pub bulk_requests: Cell<u32>,
+    /// Whether the bulk API takes the token `cf-token` (false: revoked).
+    pub bulk_token_valid: Cell<bool>,
 }
 
 fn answer(status: u16, body: Value) -> HttpResponse {
@@ -62,6 +64,7 @@ impl Services {
     pub fn new() -> Rc<Self> {
         let services = Services::default();
         services.alert_status.set(200);
+        services.bulk_token_valid.set(true);
         Rc::new(services)
     }
 
@@ -137,12 +140,30 @@ impl Services {
         answer(200, table.page(&job, offset, max))
     }
 
+    /// The KV bulk API of account `acc` with namespace `ns`, answering as
+    /// Cloudflare does: a revoked token 403 (code 10000), an unknown
+    /// namespace 400 (code 7003).
     fn bulk(&self, sent: &Sent) -> HttpResponse {
         assert_eq!(sent.method, Method::Put, "the bulk API writes with PUT");
         assert!(sent.url.ends_with("/bulk"), "{}", sent.url);
-        let bearer = sent.headers.iter().find(|(n, _)| n == "Authorization");
-        assert_eq!(bearer.map(|(_, v)| v.as_str()), Some("Bearer cf-token"));
         self.bulk_requests.set(self.bulk_requests.get() + 1);
+        let bearer = sent.headers.iter().find(|(n, _)| n == "Authorization");
+        if bearer.map(|(_, v)| v.as_str()) != Some("Bearer cf-token")
+            || !self.bulk_token_valid.get()
+        {
+            return answer(
+                403,
+                json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error"}]}),
+            );
+        }
+        let path = sent.url.trim_start_matches(CLOUDFLARE);
+        if path != "/accounts/acc/storage/kv/namespaces/ns/bulk" {
+            return answer(
+                400,
+                json!({"success": false, "errors": [{"code": 7003,
+                       "message": format!("Could not route to /client/v4{path}, perhaps your object identifier is invalid?")}]}),
+            );
+        }
         let pairs: Vec<Value> = serde_json::from_str(sent.body.as_deref().unwrap()).unwrap();
         for pair in &pairs {
             let key = pair["key"].as_str().unwrap();

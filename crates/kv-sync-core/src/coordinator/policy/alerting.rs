@@ -2,7 +2,9 @@
 //! keeps failing raises `failing` once (after `ALERT_AFTER_FAILURES` runs in
 //! a row) and `recovered` once when a run completes again; `stale` once
 //! while KV lags BigQuery by more than `ALERT_STALENESS_SECONDS`;
-//! `reconcile_refused` once while full runs hold deletions back.
+//! `reconcile_refused` once while full runs hold deletions back; `degraded`
+//! once while the KV bulk API refuses requests as a whole (runs go through
+//! the binding), and `recovered` when a run writes through it again.
 //!
 //! A message names the sync, the run and the error's class, never an error's
 //! text (it may quote data), a secret or a row value. The JSON is Slack's
@@ -13,6 +15,7 @@ use serde::Serialize;
 use super::settle::RunEnd;
 use super::status::RunRecord;
 use super::sync_state::AlertFlags;
+use crate::engine::kv_path::KvPath;
 use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
 use crate::settings::SyncConfig;
 
@@ -23,6 +26,7 @@ pub(crate) enum AlertEvent {
     Recovered,
     Stale,
     ReconcileRefused,
+    Degraded,
 }
 
 /// The machine-readable part of an alert.
@@ -136,7 +140,43 @@ pub(crate) fn after_run(
         }
         _ => {}
     }
+    if let Some(alert) = degraded(&mut flags, end, run, &context) {
+        alerts.push(alert);
+    }
     (alerts, flags)
+}
+
+/// The `degraded` episode: from the first run the bulk API refused as a
+/// whole, to the first completed run that wrote through it again.
+fn degraded(
+    flags: &mut AlertFlags,
+    end: &RunEnd,
+    run: &RunRecord,
+    context: &AlertContext<'_>,
+) -> Option<Alert> {
+    let sync = context.sync;
+    match (&run.degraded, end) {
+        (Some(_), _) if !flags.degraded => {
+            flags.degraded = true;
+            Some(context.alert(
+                AlertEvent::Degraded,
+                Some(run.id),
+                format!("kv-sync ({sync}) is degraded: the KV bulk API refused a request as a whole in run {}, so runs write through the binding (slower for large runs). Check CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID and the namespace id; the run's warning in /status quotes the API.", run.id),
+            ))
+        }
+        (None, RunEnd::Completed(_)) if flags.degraded && run.kv_path == Some(KvPath::Bulk) => {
+            flags.degraded = false;
+            Some(context.alert(
+                AlertEvent::Recovered,
+                Some(run.id),
+                format!(
+                    "kv-sync ({sync}) recovered: run {} wrote through the KV bulk API again.",
+                    run.id
+                ),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// A `stale` alert when KV has lagged BigQuery for too long (checked on

@@ -25,6 +25,7 @@ fn run(id: u64) -> RunRecord {
         reason: None,
         kv_path: None,
         kv_path_reason: None,
+        degraded: None,
     }
 }
 

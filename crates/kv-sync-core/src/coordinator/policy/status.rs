@@ -79,9 +79,19 @@ pub struct RunRecord {
     pub reason: Option<String>,
     pub kv_path: Option<KvPath>,
     pub kv_path_reason: Option<String>,
+    /// Why the run wrote through the binding though it chose the bulk API.
+    pub degraded: Option<String>,
 }
 
 impl RunRecord {
+    /// What the run held back or could not do as configured, in words.
+    fn warning(&self) -> Option<String> {
+        match (&self.warning, &self.degraded) {
+            (Some(held), Some(degraded)) => Some(format!("{held}. Also: {degraded}")),
+            (held, degraded) => held.clone().or_else(|| degraded.clone()),
+        }
+    }
+
     pub fn view(&self, now: Micros) -> RunView {
         let end = self.finished_at.unwrap_or(now);
         RunView {
@@ -101,7 +111,7 @@ impl RunRecord {
             rows_orphaned: self.counters.rows_orphaned,
             error: self.error.clone(),
             error_class: self.error_class.clone(),
-            warning: self.warning.clone(),
+            warning: self.warning(),
             full: self.full,
             reason: self.reason.clone(),
             kv_path: self.kv_path,
@@ -196,6 +206,8 @@ pub struct AlertsView {
     pub failing: bool,
     pub stale: bool,
     pub reconcile_refused: bool,
+    /// The KV bulk API refuses requests as a whole; runs use the binding.
+    pub degraded: bool,
 }
 
 /// What `/status` is built from: the sync's state and records as stored,
@@ -273,6 +285,7 @@ pub fn status(facts: StatusFacts<'_>) -> Status {
             failing: state.alerted.failing,
             stale: state.alerted.stale,
             reconcile_refused: state.alerted.reconcile,
+            degraded: state.alerted.degraded,
             ..facts.alerts
         },
     }

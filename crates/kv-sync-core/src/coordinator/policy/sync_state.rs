@@ -66,4 +66,5 @@ pub struct AlertFlags {
     pub failing: bool,
     pub stale: bool,
     pub reconcile: bool,
+    pub degraded: bool,
 }

@@ -6,6 +6,7 @@ use super::{Changes, Engine, Pause, Ports};
 use crate::engine::acknowledge::acknowledge;
 use crate::engine::cursor::Cursor;
 use crate::engine::error::{RunError, SinkError};
+use crate::engine::kv_path::KvPath;
 use crate::engine::limits::ROW_BYTES_GUESS;
 use crate::engine::plan::{plan_batch, BatchPlan, WriteRules};
 use crate::engine::ports::{Clock, KvSink, StateStore, Warehouse};
@@ -160,6 +161,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
     ) -> Result<bool, RunError> {
         let acked = acknowledge(plan, results, now, progress.mode.full);
         let mut next = progress.clone();
+        let refused = self.note_bulk_refusal(&mut next);
         next.counters += acked.counters;
         next.position = Cursor::latest(next.position.take(), acked.position);
         if let Some(job) = next.job.as_mut() {
@@ -173,10 +175,29 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         };
         self.commit(progress, next, &changes)?;
         match acked.transient_error {
-            Some(_) if !acked.written.is_empty() => Ok(false),
+            Some(_) if refused || !acked.written.is_empty() => Ok(false),
             Some(e) => Err(e.into()),
             None => Ok(true),
         }
+    }
+
+    /// Records in `next` that the bulk API refused a request as a whole, if
+    /// it just did: the run goes on through the binding, from the batch it
+    /// refused (the next invocation sends it again), and says why.
+    pub(super) fn note_bulk_refusal(&mut self, next: &mut RunProgress) -> bool {
+        let Some(reason) = self.ports.sink.take_bulk_refusal() else {
+            return false;
+        };
+        next.kv_path = Some(KvPath::Binding);
+        next.kv_path_reason = Some(format!(
+            "the KV bulk API refused a request as a whole ({reason}): the binding"
+        ));
+        next.degraded = Some(format!(
+            "the KV bulk API refused a request as a whole ({reason}): this run writes \
+             through the binding instead, and no row was quarantined for it; check \
+             CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID and the namespace id"
+        ));
+        true
     }
 
     /// KV requests `ops` operations take through this sink.

@@ -116,6 +116,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             self.ports.sink.apply(ops).await
         };
         self.time_spent.kv += self.ports.clock.now() - started;
+        let refused = self.note_bulk_refusal(&mut next);
         let (forgotten, deleted, failure) = covered(&orphans, &results);
         next.counters.rows_orphaned += deleted;
         let reconcile = next.reconcile.get_or_insert_with(Default::default);
@@ -129,7 +130,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         };
         self.commit(progress, next, &changes)?;
         match failure {
-            Some(_) if !forgotten.is_empty() => Ok(false),
+            Some(_) if refused || !forgotten.is_empty() => Ok(false),
             Some(e) => Err(e.into()),
             None => Ok(true),
         }

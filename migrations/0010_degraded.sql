@@ -1,0 +1,4 @@
+-- Why a run wrote through the binding though it chose the bulk API (the API
+-- refused a request as a whole), and whether that episode was alerted.
+ALTER TABLE runs ADD COLUMN degraded TEXT;
+ALTER TABLE sync_state ADD COLUMN alerted_degraded INTEGER NOT NULL DEFAULT 0;
