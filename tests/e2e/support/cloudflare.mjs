@@ -19,6 +19,7 @@ export async function startKvBulkApi({ accountId = "acc123", namespaceId = "ns45
   const problems = [];
   const queued429 = [];
   let failNext = 0;
+  let revoked = false;
   const envelope = (res, status, body, headers = {}) => {
     res.writeHead(status, { "content-type": "application/json", ...headers });
     res.end(JSON.stringify(body));
@@ -33,8 +34,13 @@ export async function startKvBulkApi({ accountId = "acc123", namespaceId = "ns45
     const base = `/accounts/${accountId}/storage/kv/namespaces/${namespaceId}/bulk`;
     const isWrite = req.method === "PUT" && req.url === base;
     const isDelete = req.method === "POST" && req.url === `${base}/delete`;
-    if (!isWrite && !isDelete) return error(res, 404, 7003, `No route for ${req.method} ${req.url}`);
-    if (req.headers.authorization !== `Bearer ${token}`) return error(res, 403, 10000, "Authentication error");
+    if (req.headers.authorization !== `Bearer ${token}` || revoked) return error(res, 403, 10000, "Authentication error");
+    // An account or namespace id that names nothing: Cloudflare answers 400
+    // with code 7003, not 404.
+    if (!isWrite && !isDelete && /^\/accounts\/[^/]+\/storage\/kv\/namespaces\/[^/]+\/bulk(\/delete)?$/.test(req.url)) {
+      return error(res, 400, 7003, `Could not route to /client/v4${req.url}, perhaps your object identifier is invalid?`);
+    }
+    if (!isWrite && !isDelete) return error(res, 404, 7000, `No route for that URI`);
     if (raw.length > 100 * 1024 * 1024) return error(res, 413, 10011, "request too large");
     let items;
     try {
@@ -96,6 +102,9 @@ export async function startKvBulkApi({ accountId = "acc123", namespaceId = "ns45
     inject429: (retryAfterSeconds) => queued429.push(retryAfterSeconds),
     /** The next request reports its first `n` keys unsuccessful and skips them. */
     failFirstKeysOfNextRequest: (n) => { failNext = n; },
+    /** The token stops working (403 code 10000), or works again. */
+    revoke: () => { revoked = true; },
+    restore: () => { revoked = false; },
     stop: () => new Promise((r) => server.close(r)),
   };
 }

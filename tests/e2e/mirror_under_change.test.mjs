@@ -1,0 +1,128 @@
+// Issue #20 end to end: the mirror while things change around it (SPEC "The
+// mirror under change"). A bulk API that refuses requests as a whole, a
+// deploy that shortens the interval, a `deleted` column of the wrong type.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { allKeys, startEmulator, startWorker, tempDir, waitFor } from "./support/stack.mjs";
+import { startKvBulkApi } from "./support/cloudflare.mjs";
+import { at, sourceTable, valueOf } from "./support/table.mjs";
+
+let emulator;
+before(async () => {
+  emulator = await startEmulator();
+});
+after(async () => emulator?.stop());
+
+/** Starts a run in the background and waits for it to end. */
+async function runToEnd(worker) {
+  const { status, body } = await worker.syncNow("?wait=false");
+  assert.equal(status, 202, JSON.stringify(body));
+  return waitFor(async () => {
+    const s = await worker.status();
+    return s.body.last_run?.id === body.run.id && s.body.last_run.status !== "running" && s.body;
+  }, { timeoutMs: 120_000, what: `run ${body.run.id} to end` });
+}
+
+const rows = (prefix, n, seconds = -60) =>
+  Array.from({ length: n }, (_, i) => ({ key: `${prefix}-${String(i).padStart(3, "0")}`, updated_at: at(seconds), name: "Ada", visits: i }));
+
+describe("the bulk API refusing requests as a whole is a configuration problem, not the rows'", () => {
+  test("a wrong namespace id: every row goes through the binding, none is quarantined, the warning quotes the API", async () => {
+    const bulk = await startKvBulkApi();
+    const table = await sourceTable(emulator.url);
+    const source = rows("k", 40);
+    await table.insert(source);
+    const worker = await startWorker({
+      vars: { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: table.query, ...bulk.vars, KV_NAMESPACE_ID: "not-our-namespace", BULK_MIN_ROWS: "0" },
+    });
+    bulk.attach(worker.kv);
+    try {
+      const status = await runToEnd(worker);
+      const run = status.last_run;
+      assert.equal(run.status, "completed", JSON.stringify(run));
+      assert.equal(run.rows_written, 40);
+      assert.equal(run.rows_failed, 0);
+      assert.equal(run.kv_path, "binding");
+      assert.match(run.warning, /refused a request as a whole/);
+      assert.match(run.warning, /code 7003/);
+      assert.equal(status.failed_rows.count, 0);
+      assert.equal(bulk.requests.length, 0, "the double saw no request it could route");
+      assert.equal((await allKeys(worker.kv)).length, 40);
+      for (const row of source) assert.deepEqual(await worker.kv.get(row.key, "json"), valueOf(row), row.key);
+      assert.equal(worker.events("kv_bulk_request").length, 1, "one refused request, not halved down to single keys");
+    } finally {
+      await worker.dispose();
+      await bulk.stop();
+    }
+  });
+
+  test("a revoked token: the run goes on through the binding; once restored, runs use the bulk API again", async () => {
+    const bulk = await startKvBulkApi();
+    const table = await sourceTable(emulator.url);
+    await table.insert(rows("k", 30));
+    const worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: table.query, ...bulk.vars, BULK_MIN_ROWS: "0" } });
+    bulk.attach(worker.kv);
+    try {
+      assert.equal((await runToEnd(worker)).last_run.kv_path, "bulk");
+      bulk.revoke();
+      const later = rows("later", 20, -5);
+      await table.insert(later);
+      const revoked = (await runToEnd(worker)).last_run;
+      assert.equal(revoked.status, "completed", JSON.stringify(revoked));
+      assert.equal(revoked.rows_written, 20);
+      assert.equal(revoked.kv_path, "binding");
+      assert.match(revoked.warning, /Authentication error/);
+      for (const row of later) assert.deepEqual(await worker.kv.get(row.key, "json"), valueOf(row), row.key);
+      bulk.restore();
+      await table.insert(rows("again", 5, -1));
+      const restored = (await runToEnd(worker)).last_run;
+      assert.equal(restored.kv_path, "bulk", JSON.stringify(restored));
+      assert.equal(restored.warning, null);
+      assert.equal((await allKeys(worker.kv)).length, 55);
+    } finally {
+      await worker.dispose();
+      await bulk.stop();
+    }
+  });
+});
+
+test("a deploy that shortens SYNC_INTERVAL_SECONDS moves the next run forward the first time the object wakes", async () => {
+  const state = tempDir();
+  const table = await sourceTable(emulator.url);
+  await table.insert(rows("k", 3));
+  const vars = { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: table.query };
+  let worker = await startWorker({ vars: { ...vars, SYNC_INTERVAL_SECONDS: "3600" }, persistDir: state.dir });
+  try {
+    const { status, body } = await worker.syncNow();
+    assert.equal(status, 200, JSON.stringify(body));
+    const ended = Date.parse((await worker.status()).body.last_run.finished_at);
+    const before = Date.parse((await worker.status()).body.next_sync_at);
+    assert.ok(Math.abs(before - (ended + 3_600_000)) < 2_000, `next run an hour after the last: ${before - ended} ms`);
+    await worker.dispose();
+    worker = await startWorker({ vars: { ...vars, SYNC_INTERVAL_SECONDS: "60" }, persistDir: state.dir });
+    const after = Date.parse((await worker.status()).body.next_sync_at);
+    assert.ok(Math.abs(after - (ended + 60_000)) < 2_000, `next run a minute after the last: ${after - ended} ms`);
+  } finally {
+    await worker.dispose();
+    state.remove();
+  }
+});
+
+test("a `deleted` column that is not BOOL fails the run, naming the column and its type, and writes nothing", async () => {
+  const table = await sourceTable(emulator.url);
+  await table.insert(rows("k", 3));
+  const query = table.query.replace("deleted FROM", "IF(deleted, 'yes', 'no') AS deleted FROM");
+  const worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: query } });
+  try {
+    const { status, body } = await worker.syncNow();
+    assert.equal(status, 502, JSON.stringify(body));
+    const run = (await worker.status()).body.last_run;
+    assert.equal(run.status, "failed");
+    assert.equal(run.error_class, "invalidQuery");
+    assert.match(run.error, /`deleted` must be BOOL/);
+    assert.match(run.error, /gives it STRING/);
+    assert.equal((await allKeys(worker.kv)).length, 0);
+  } finally {
+    await worker.dispose();
+  }
+});
