@@ -148,3 +148,29 @@ fn a_full_read_that_keeps_failing_leaves_incremental_runs_running_between_its_re
     assert_eq!(after["full"], false, "{after}");
     assert!(after["reason"].is_null(), "{after}");
 }
+
+#[test]
+fn a_run_whose_pages_take_longer_than_the_invocation_budget_still_completes() {
+    // Given a source whose every page takes longer to read than
+    // INVOCATION_BUDGET_MS
+    let d = Deployment::new(&[
+        ("INVOCATION_BUDGET_MS", "1000"),
+        ("BIGQUERY_PAGE_ROWS", "2"),
+    ]);
+    let keys = ["a", "b", "c", "d", "e", "f", "g"];
+    for (i, key) in keys.iter().enumerate() {
+        leads(&d, &[(key, -60 + i as i64, "Ada")]);
+    }
+    d.services.page_latency.set(3 * S);
+    // When it runs
+    d.webhook(&[("wait", "false")]);
+    d.settle(0);
+    // Then every invocation wrote what it read, and the run completed
+    let run = &d.status()["last_run"];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(d.services.kv.keys(), keys);
+    assert!(
+        run["invocations"].as_u64().unwrap() <= keys.len() as u64,
+        "{run}"
+    );
+}

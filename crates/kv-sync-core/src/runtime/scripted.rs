@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use super::{HttpRequest, HttpResponse, Method, Runtime, TransportError};
 use crate::engine::time::Micros;
@@ -22,7 +23,8 @@ pub type Responder = Box<dyn Fn(&Sent) -> HttpResponse>;
 
 #[derive(Default)]
 pub struct ScriptedRuntime {
-    pub clock: Cell<Micros>,
+    /// Shared, so a service double can spend time answering.
+    pub clock: Rc<Cell<Micros>>,
     /// How far the clock moves each time it is read, so invocation budgets
     /// run out as they would in real time (0: it moves only by sleeping).
     pub tick: Cell<Micros>,

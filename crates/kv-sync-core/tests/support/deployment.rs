@@ -162,7 +162,14 @@ fn start(
     let runtime = ScriptedRuntime::default();
     runtime.clock.set(now);
     let answering = services.clone();
-    *runtime.responder.borrow_mut() = Some(Box::new(move |sent| answering.respond(sent)));
+    let clock = runtime.clock.clone();
+    *runtime.responder.borrow_mut() = Some(Box::new(move |sent| {
+        let answer = answering.respond(sent);
+        if sent.url.starts_with(BIGQUERY) && answer.body.contains("\"rows\"") {
+            clock.set(clock.get() + answering.page_latency.get());
+        }
+        answer
+    }));
     let env = TestEnv {
         vars: vars.clone(),
         secrets: secrets.clone(),

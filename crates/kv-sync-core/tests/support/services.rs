@@ -50,6 +50,8 @@ pub struct Services {
     pub bulk_requests: Cell<u32>,
     /// Whether the bulk API takes the token `cf-token` (false: revoked).
     pub bulk_token_valid: Cell<bool>,
+    /// How long BigQuery takes to answer with a page of rows.
+    pub page_latency: Cell<Micros>,
 }
 
 fn answer(status: u16, body: Value) -> HttpResponse {

@@ -32,7 +32,10 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         let in_hand = rows.len() as u64 * row_bytes(progress);
         let mut rows = rows.into_iter();
         while !rows.as_slice().is_empty() {
-            if let Some(pause) = self.spent(deadline) {
+            // With a page in hand, the time budget waits for the first
+            // batch: a page slower to read than the budget would otherwise
+            // be read and dropped by every invocation, and the run never end.
+            if let Some(pause) = self.spent(deadline).filter(|_| self.progressed) {
                 return Ok(Some(pause));
             }
             let prefix = self.spec.key_prefix;
@@ -160,6 +163,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         now: Micros,
     ) -> Result<bool, RunError> {
         let acked = acknowledge(plan, results, now, progress.mode.full);
+        self.progressed = true;
         let mut next = progress.clone();
         let refused = self.note_bulk_refusal(&mut next);
         next.counters += acked.counters;

@@ -94,6 +94,9 @@ pub struct Engine<'a, W, K, S, C> {
     read_ahead: Option<ReadAhead>,
     /// KV requests made in this invocation.
     requests: u32,
+    /// Whether this invocation has checkpointed a batch (or a page of
+    /// deletes) yet.
+    progressed: bool,
 }
 
 impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C> {
@@ -105,6 +108,7 @@ impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C
             time_spent: TimeSpent::default(),
             read_ahead: None,
             requests: 0,
+            progressed: false,
         }
     }
 

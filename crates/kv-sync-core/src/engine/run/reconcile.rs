@@ -117,6 +117,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         };
         self.time_spent.kv += self.ports.clock.now() - started;
         let refused = self.note_bulk_refusal(&mut next);
+        self.progressed = true;
         let (forgotten, deleted, failure) = covered(&orphans, &results);
         next.counters.rows_orphaned += deleted;
         let reconcile = next.reconcile.get_or_insert_with(Default::default);
