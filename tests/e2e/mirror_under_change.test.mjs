@@ -126,3 +126,25 @@ test("a `deleted` column that is not BOOL fails the run, naming the column and i
     await worker.dispose();
   }
 });
+
+test("rows later than the lookback are counted by the next full run, with the lookback that would have caught them", async () => {
+  const table = await sourceTable(emulator.url);
+  await table.insert(rows("k", 3, -30));
+  const worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: table.query, SYNC_LOOKBACK_SECONDS: "600" } });
+  try {
+    assert.equal((await worker.syncNow()).body.run.rows_late, 0, "the first read counts none");
+    await table.insert([{ key: "late", updated_at: at(-7_200), name: "Lou", visits: 1 }]);
+    const incremental = (await worker.syncNow()).body.run;
+    assert.equal(incremental.full, false);
+    assert.equal(await worker.kv.get("late"), null, "no incremental run can read it");
+    const { status, body } = await worker.syncNow("?full=true");
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.run.rows_late, 1, JSON.stringify(body.run));
+    assert.match(body.run.warning, /SYNC_LOOKBACK_SECONDS \(600 s\)/);
+    const needs = Number(/SYNC_LOOKBACK_SECONDS = (\d+) would have caught them/.exec(body.run.warning)?.[1]);
+    assert.ok(needs >= 7_160 && needs <= 7_200, `the lookback named: ${needs}`);
+    assert.deepEqual(await worker.kv.get("late", "json"), { name: "Lou", visits: 1 });
+  } finally {
+    await worker.dispose();
+  }
+});

@@ -174,3 +174,43 @@ fn a_run_whose_pages_take_longer_than_the_invocation_budget_still_completes() {
         "{run}"
     );
 }
+
+#[test]
+fn rows_later_than_the_lookback_are_counted_by_the_next_full_run_with_the_lookback_that_would_catch_them(
+) {
+    // Given a synced source and a lookback of 600 s
+    let d = Deployment::new(&[
+        ("FULL_SYNC_INTERVAL_SECONDS", "3600"),
+        ("SYNC_LOOKBACK_SECONDS", "600"),
+    ]);
+    leads(&d, &[("a", -30, "Ada")]);
+    d.webhook(&[]);
+    assert_eq!(
+        d.status()["last_run"]["rows_late"],
+        0,
+        "the first read counts none"
+    );
+    // When a row arrives stamped two hours back (an hourly CRM load)
+    d.advance(60 * S);
+    leads(&d, &[("late", -7_200, "Lou")]);
+    d.webhook(&[]);
+    assert_eq!(
+        d.services.kv.keys(),
+        vec!["a"],
+        "no incremental run can read it"
+    );
+    // Then the scheduled full run writes it, counts it late, and names the
+    // lookback that would have caught it
+    d.advance(3_600 * S);
+    d.fire_alarm();
+    let run = &d.status()["last_run"];
+    assert_eq!(run["full"], true, "{run}");
+    assert_eq!(run["rows_late"], 1, "{run}");
+    let warning = run["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("SYNC_LOOKBACK_SECONDS (600 s)")
+            && warning.contains("SYNC_LOOKBACK_SECONDS = 7170 would have caught them"),
+        "{warning}"
+    );
+    assert_eq!(d.services.kv.keys(), vec!["a", "late"]);
+}

@@ -34,6 +34,7 @@ fn start(since: i64) -> RunStart {
         reason: None,
         follow_up: false,
         resume: None,
+        late: None,
     }
 }
 

@@ -10,7 +10,7 @@ use super::cursor::Cursor;
 use super::error::SinkError;
 use super::plan::{BatchPlan, Planned};
 use super::ports::WrittenKey;
-use super::progress::RunCounters;
+use super::progress::{LateWindow, RunCounters};
 use super::record::Quarantined;
 use super::time::Micros;
 
@@ -28,15 +28,19 @@ pub(crate) struct Acknowledged {
     pub seen: Vec<String>,
     pub quarantined: Vec<Quarantined>,
     pub transient_error: Option<SinkError>,
+    /// The lookback that would have caught this batch's late rows.
+    pub late_needs: Option<Micros>,
 }
 
 /// Reads KV's `results` for `plan`. `full`: the run reads the whole source,
-/// so the keys of the covered rows are reported as seen.
+/// so the keys of the covered rows are reported as seen; `late`: the rows
+/// it writes from before this window are counted late.
 pub(crate) fn acknowledge(
     plan: &BatchPlan,
     results: &[Result<(), SinkError>],
     now: Micros,
     full: bool,
+    late: Option<LateWindow>,
 ) -> Acknowledged {
     let first_failure = results
         .iter()
@@ -55,9 +59,17 @@ pub(crate) fn acknowledge(
         seen: Vec::new(),
         quarantined: Vec::new(),
         transient_error: first_failure.and_then(|i| results[i].clone().err()),
+        late_needs: None,
     };
     for planned in &plan.rows[..rows_covered] {
         ack.count(planned, results);
+        if let (Some(window), Planned::Write { position, op, .. }) = (late, planned) {
+            if results[*op].is_ok() && position.updated_at < window.since {
+                ack.counters.rows_late += 1;
+                let needs = window.cursor - position.updated_at;
+                ack.late_needs = Some(ack.late_needs.map_or(needs, |n| n.max(needs)));
+            }
+        }
     }
     if full {
         ack.seen = plan.rows[..rows_covered]

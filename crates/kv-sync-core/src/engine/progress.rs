@@ -22,6 +22,10 @@ pub struct RunCounters {
     /// Keys deleted because they left the source (reconciliation).
     #[serde(default)]
     pub rows_orphaned: u64,
+    /// Rows a full run wrote (or deleted) that no incremental run could
+    /// read: stamped before the cursor minus the lookback when it began.
+    #[serde(default)]
+    pub rows_late: u64,
 }
 
 impl std::ops::AddAssign for RunCounters {
@@ -32,6 +36,7 @@ impl std::ops::AddAssign for RunCounters {
         self.rows_unchanged += other.rows_unchanged;
         self.rows_failed += other.rows_failed;
         self.rows_orphaned += other.rows_orphaned;
+        self.rows_late += other.rows_late;
     }
 }
 
@@ -83,6 +88,15 @@ pub struct Reconcile {
     pub done: bool,
 }
 
+/// What incremental runs read when a full run began: rows stamped at or
+/// after `since` (the cursor, `cursor`, less the lookback). A row the full
+/// run writes from before `since` arrived too late for any of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateWindow {
+    pub since: Micros,
+    pub cursor: Micros,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunProgress {
     pub run_id: u64,
@@ -129,6 +143,17 @@ pub struct RunProgress {
     /// the next page).
     #[serde(default)]
     pub row_bytes: Option<u64>,
+    /// For a full run that counts late rows: the window incremental runs
+    /// read when it began.
+    #[serde(default)]
+    pub late: Option<LateWindow>,
+    /// The lookback that would have caught every late row so far.
+    #[serde(default)]
+    pub late_needs: Option<Micros>,
+    /// Once the run completed with late rows: what they say about the
+    /// lookback, in words.
+    #[serde(default)]
+    pub late_warning: Option<String>,
     /// The run that began the full read this one resumes: every key marked
     /// by it or a later run was read from the source since.
     #[serde(default)]
@@ -162,6 +187,9 @@ impl RunProgress {
             kv_path_reason: None,
             degraded: None,
             row_bytes: None,
+            late: None,
+            late_needs: None,
+            late_warning: None,
             read_since_run: None,
         }
     }

@@ -18,7 +18,7 @@ use crate::params;
 const RUN_COLUMNS: &str =
     "id, trigger, status, started_at, finished_at, invocations, bigquery_jobs, \
      total_rows, rows_read, rows_written, rows_deleted, rows_unchanged, rows_failed, error, rows_orphaned, \
-     warning, full, reason, kv_path, kv_path_reason, error_class, degraded";
+     warning, full, reason, kv_path, kv_path_reason, error_class, degraded, rows_late, late_warning";
 
 /// The enum's serde name (`"alarm"`, `"completed"`, …) as text.
 fn enum_to_sql<T: Serialize>(value: &T) -> SqlValue {
@@ -87,6 +87,7 @@ fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
             rows_unchanged: row.get("rows_unchanged")?,
             rows_failed: row.get("rows_failed")?,
             rows_orphaned: row.get("rows_orphaned")?,
+            rows_late: row.get("rows_late")?,
         },
         error: row.get("error")?,
         warning: row.get("warning")?,
@@ -96,6 +97,7 @@ fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
         kv_path_reason: row.get("kv_path_reason")?,
         error_class: row.get("error_class")?,
         degraded: row.get("degraded")?,
+        late_warning: row.get("late_warning")?,
     })
 }
 
@@ -127,7 +129,10 @@ impl<S: Sql> Store<S> {
                     read_since_run: Some(earlier.marks_from()),
                     ..(**earlier).clone()
                 },
-                None => RunProgress::new(id, start.since, start.mode),
+                None => RunProgress {
+                    late: start.late,
+                    ..RunProgress::new(id, start.since, start.mode)
+                },
             };
             self.sql.execute(
                 "UPDATE runs SET checkpoint = ? WHERE id = ?",
@@ -204,8 +209,8 @@ impl<S: Sql> Store<S> {
         let c = &p.counters;
         self.sql.execute(
             "UPDATE runs SET invocations = ?, bigquery_jobs = ?, total_rows = ?, rows_read = ?, rows_written = ?,
-               rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, rows_orphaned = ?, warning = ?,
-               kv_path = ?, kv_path_reason = ?, degraded = ?, checkpoint = ?
+               rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, rows_orphaned = ?, rows_late = ?, warning = ?,
+               kv_path = ?, kv_path_reason = ?, degraded = ?, late_warning = ?, checkpoint = ?
               WHERE id = ?",
             params![
                 p.invocations,
@@ -217,10 +222,12 @@ impl<S: Sql> Store<S> {
                 c.rows_unchanged,
                 c.rows_failed,
                 c.rows_orphaned,
+                c.rows_late,
                 p.warning,
                 p.kv_path,
                 p.kv_path_reason,
                 p.degraded,
+                p.late_warning,
                 to_json(p)?,
                 p.run_id
             ],

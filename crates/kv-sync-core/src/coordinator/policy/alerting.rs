@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use super::settle::RunEnd;
+use super::settle::{Completion, RunEnd};
 use super::status::RunRecord;
 use super::sync_state::AlertFlags;
 use crate::engine::kv_path::KvPath;
@@ -116,27 +116,7 @@ pub(crate) fn after_run(
             alerts.push(failing);
         }
         RunEnd::Completed(completion) => {
-            if flags.failing && !completion.keeps_failure_streak {
-                flags.failing = false;
-                let text = format!(
-                    "kv-sync ({sync}) recovered: run {} completed; KV matches BigQuery as of {}.",
-                    run.id,
-                    last_success_at.map_or("now".into(), when)
-                );
-                alerts.push(context.alert(AlertEvent::Recovered, Some(run.id), text));
-            }
-            flags.stale = false;
-            let refused = run.full && run.warning.is_some();
-            if refused && !flags.reconcile {
-                let text = format!(
-                    "kv-sync ({sync}) held back deletions: full run {} deleted nothing from KV; its warning in /status says why and how to go on.",
-                    run.id
-                );
-                alerts.push(context.alert(AlertEvent::ReconcileRefused, Some(run.id), text));
-            }
-            if run.full {
-                flags.reconcile = refused;
-            }
+            alerts.extend(after_completed(&mut flags, completion, run, &context));
         }
         _ => {}
     }
@@ -144,6 +124,41 @@ pub(crate) fn after_run(
         alerts.push(alert);
     }
     (alerts, flags)
+}
+
+/// What a completed run ends or begins: `recovered` from failing (unless
+/// it only read changes between retries of a failing full read), and
+/// `reconcile_refused` while full runs hold deletions back.
+fn after_completed(
+    flags: &mut AlertFlags,
+    completion: &Completion,
+    run: &RunRecord,
+    context: &AlertContext<'_>,
+) -> Vec<Alert> {
+    let sync = context.sync;
+    let mut alerts = Vec::new();
+    if flags.failing && !completion.keeps_failure_streak {
+        flags.failing = false;
+        let text = format!(
+            "kv-sync ({sync}) recovered: run {} completed; KV matches BigQuery as of {}.",
+            run.id,
+            context.last_success_at.map_or("now".into(), when)
+        );
+        alerts.push(context.alert(AlertEvent::Recovered, Some(run.id), text));
+    }
+    flags.stale = false;
+    let refused = run.full && run.warning.is_some();
+    if refused && !flags.reconcile {
+        let text = format!(
+            "kv-sync ({sync}) held back deletions: full run {} deleted nothing from KV; its warning in /status says why and how to go on.",
+            run.id
+        );
+        alerts.push(context.alert(AlertEvent::ReconcileRefused, Some(run.id), text));
+    }
+    if run.full {
+        flags.reconcile = refused;
+    }
+    alerts
 }
 
 /// The `degraded` episode: from the first run the bulk API refused as a

@@ -26,6 +26,7 @@ fn run(id: u64) -> RunRecord {
         kv_path: None,
         kv_path_reason: None,
         degraded: None,
+        late_warning: None,
     }
 }
 

@@ -5,7 +5,7 @@
 use super::status::Trigger;
 use super::sync_state::SyncState;
 use crate::engine::limits::CLOCK_SKEW;
-use crate::engine::progress::{RunMode, RunProgress};
+use crate::engine::progress::{LateWindow, RunMode, RunProgress};
 use crate::engine::source_query::query_digest;
 use crate::engine::time::{Micros, BEGINNING_OF_TIME, MICROS_PER_SECOND};
 use crate::settings::SyncConfig;
@@ -24,6 +24,9 @@ pub struct RunStart {
     pub follow_up: bool,
     /// The failed full read this run takes up from its checkpoint.
     pub resume: Option<Box<RunProgress>>,
+    /// For a scheduled or asked-for full run: what incremental runs read
+    /// when it began, to count the rows that arrived too late for them.
+    pub late: Option<LateWindow>,
 }
 
 /// What an alarm does.
@@ -157,7 +160,36 @@ pub fn start_run(
         reason,
         follow_up: false,
         resume,
+        late: late_window(state, full, now, config),
     }
+}
+
+/// The incremental window a full run's late rows are counted against: for
+/// a scheduled or asked-for full read only (the first read, and one that a
+/// changed query or result asks for, read rows no incremental run was meant
+/// to).
+fn late_window(
+    state: &SyncState,
+    full: bool,
+    now: Micros,
+    config: &SyncConfig,
+) -> Option<LateWindow> {
+    let query_changed = state
+        .query_digest
+        .as_ref()
+        .is_some_and(|d| *d != query_digest(&config.query));
+    if !full
+        || state.last_full_read_at.is_none()
+        || query_changed
+        || state.full_read_reason.is_some()
+    {
+        return None;
+    }
+    let cursor = state.cursor.as_ref()?.updated_at.min(now + CLOCK_SKEW);
+    Some(LateWindow {
+        since: cursor - seconds(config.lookback_seconds),
+        cursor,
+    })
 }
 
 /// What an alarm at `now` does.

@@ -44,6 +44,9 @@ pub struct RunView {
     pub rows_failed: u64,
     /// Keys deleted because they left the source.
     pub rows_orphaned: u64,
+    /// Rows this full run wrote that arrived too late for any incremental
+    /// run (stamped before the cursor minus SYNC_LOOKBACK_SECONDS).
+    pub rows_late: u64,
     pub error: Option<String>,
     /// The error's class (`invalidQuery`, `kvRejected`, …): what to act on.
     pub error_class: Option<String>,
@@ -81,15 +84,20 @@ pub struct RunRecord {
     pub kv_path_reason: Option<String>,
     /// Why the run wrote through the binding though it chose the bulk API.
     pub degraded: Option<String>,
+    /// What the run's late rows say about the lookback.
+    pub late_warning: Option<String>,
 }
 
 impl RunRecord {
-    /// What the run held back or could not do as configured, in words.
+    /// What the run held back, could not do as configured, or found late,
+    /// in words.
     fn warning(&self) -> Option<String> {
-        match (&self.warning, &self.degraded) {
-            (Some(held), Some(degraded)) => Some(format!("{held}. Also: {degraded}")),
-            (held, degraded) => held.clone().or_else(|| degraded.clone()),
-        }
+        let parts: Vec<&str> = [&self.warning, &self.degraded, &self.late_warning]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(". Also: "))
     }
 
     pub fn view(&self, now: Micros) -> RunView {
@@ -109,6 +117,7 @@ impl RunRecord {
             rows_unchanged: self.counters.rows_unchanged,
             rows_failed: self.counters.rows_failed,
             rows_orphaned: self.counters.rows_orphaned,
+            rows_late: self.counters.rows_late,
             error: self.error.clone(),
             error_class: self.error_class.clone(),
             warning: self.warning(),

@@ -162,11 +162,12 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         results: &[Result<(), SinkError>],
         now: Micros,
     ) -> Result<bool, RunError> {
-        let acked = acknowledge(plan, results, now, progress.mode.full);
+        let acked = acknowledge(plan, results, now, progress.mode.full, progress.late);
         self.progressed = true;
         let mut next = progress.clone();
         let refused = self.note_bulk_refusal(&mut next);
         next.counters += acked.counters;
+        next.late_needs = next.late_needs.max(acked.late_needs);
         next.position = Cursor::latest(next.position.take(), acked.position);
         if let Some(job) = next.job.as_mut() {
             job.page_offset += acked.rows_covered as u32;

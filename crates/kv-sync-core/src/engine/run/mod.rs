@@ -16,7 +16,7 @@ use super::ports::{Checkpoint, Clock, KvSink, StateStore, Warehouse, WrittenKey}
 use super::progress::RunProgress;
 use super::read_ahead::ReadAhead;
 use super::record::Quarantined;
-use super::time::Micros;
+use super::time::{Micros, MICROS_PER_SECOND};
 
 /// Why an invocation handed over to the next one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +180,7 @@ impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C
                 return Ok(Outcome::Paused(pause));
             }
         }
+        progress.late_warning = late_warning(progress);
         Ok(Outcome::Completed)
     }
 
@@ -210,4 +211,19 @@ impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C
         *progress = next;
         Ok(())
     }
+}
+/// What a completed full run's late rows say: how many arrived after the
+/// incremental runs' window had passed them, and the lookback that would
+/// have caught them all.
+fn late_warning(progress: &RunProgress) -> Option<String> {
+    let (window, needs) = (progress.late?, progress.late_needs?);
+    let seconds = |m: Micros| (m + MICROS_PER_SECOND - 1) / MICROS_PER_SECOND;
+    Some(format!(
+        "{} rows reached KV only with this full run: their updated_at was older than the cursor \
+         minus SYNC_LOOKBACK_SECONDS ({} s) when it began, so no incremental run could read them. \
+         SYNC_LOOKBACK_SECONDS = {} would have caught them",
+        progress.counters.rows_late,
+        seconds(window.cursor - window.since),
+        seconds(needs)
+    ))
 }

@@ -2,3 +2,7 @@
 -- refused a request as a whole), and whether that episode was alerted.
 ALTER TABLE runs ADD COLUMN degraded TEXT;
 ALTER TABLE sync_state ADD COLUMN alerted_degraded INTEGER NOT NULL DEFAULT 0;
+-- Rows a full run wrote that arrived too late for any incremental run.
+ALTER TABLE runs ADD COLUMN rows_late INTEGER NOT NULL DEFAULT 0;
+-- What the late rows say about the lookback, in words.
+ALTER TABLE runs ADD COLUMN late_warning TEXT;
