@@ -401,6 +401,74 @@ fn thousands_of_long_keys_fit_one_checkpoint() {
 }
 
 #[test]
+fn a_pruned_failed_row_read_again_is_counted_once() {
+    let store = store();
+    let (fence, progress) = checkpoint_fixture(&store);
+    let commit = |keys: std::ops::Range<usize>, now: i64| {
+        let quarantined: Vec<Quarantined> = keys
+            .map(|i| Quarantined {
+                key: Some(format!("bad-{i:05}")),
+                position: None,
+                reason: "updated_at is null".into(),
+                digest: None,
+            })
+            .collect();
+        (&store)
+            .commit(Checkpoint {
+                fence,
+                progress: &progress,
+                cursor: None,
+                written: &[],
+                seen: &[],
+                forgotten: &[],
+                quarantined: &quarantined,
+                lease_expires_at: 20 * S,
+                now,
+            })
+            .unwrap();
+    };
+    let total = |store: &Store<Sqlite>| {
+        let state = store.state().unwrap();
+        state.failed_listed + state.failed_pruned
+    };
+    commit(0..10_050, S);
+    assert_eq!(total(&store), 10_050);
+    // Every run reads the same failing rows again, the pruned ones too
+    for run in 2..5 {
+        commit(0..10_050, run * S);
+        assert_eq!(total(&store), 10_050, "run {run}");
+    }
+    assert_eq!(
+        count(&store, "failed_rows"),
+        10_000,
+        "the list stays bounded"
+    );
+    // A written key leaves the count, listed or pruned
+    let oldest = store
+        .recent_failures(10_000)
+        .unwrap()
+        .last()
+        .unwrap()
+        .key
+        .clone()
+        .unwrap();
+    (&store)
+        .commit(Checkpoint {
+            fence,
+            progress: &progress,
+            cursor: None,
+            written: &written(&[oldest.as_str(), "bad-00000"]),
+            seen: &[],
+            forgotten: &[],
+            quarantined: &[],
+            lease_expires_at: 20 * S,
+            now: 6 * S,
+        })
+        .unwrap();
+    assert_eq!(total(&store), 10_048);
+}
+
+#[test]
 fn failed_rows_keep_the_newest_ten_thousand_and_count_them_all() {
     let store = store();
     let (fence, progress) = checkpoint_fixture(&store);

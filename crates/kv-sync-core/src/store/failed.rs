@@ -1,6 +1,8 @@
 //! The `failed_rows` table: quarantined rows, one per identity (a fixed row
-//! removes its entry). It keeps the newest `FAILED_ROWS_KEPT`; the counters
-//! in `sync_state` keep the count right, so `/status` never counts rows.
+//! removes its entry). It lists the newest `FAILED_ROWS_KEPT`; older ones
+//! keep only their identity (`failed_pruned_rows`), so a pruned row read
+//! again is the same failed row, counted once. The counters in `sync_state`
+//! keep the count right, so `/status` never counts rows.
 
 use super::sql::{json_arrays, Sql};
 use super::Store;
@@ -33,11 +35,20 @@ impl<S: Sql> Store<S> {
             .map(|q| (q.identity(), q.key.as_deref(), q.reason.as_str()))
             .collect();
         for array in json_arrays(&entries)? {
+            // New identities are listed and counted; pruned ones are listed
+            // again and move from the pruned count to the listed one.
             self.sql.execute(
                 "UPDATE sync_state SET failed_count = failed_count + (
                    SELECT COUNT(DISTINCT json_extract(j.value, '$[0]')) FROM json_each(?1) AS j
-                    WHERE NOT EXISTS (SELECT 1 FROM failed_rows WHERE id = json_extract(j.value, '$[0]')))
+                    WHERE NOT EXISTS (SELECT 1 FROM failed_rows WHERE id = json_extract(j.value, '$[0]'))),
+                   failed_pruned = failed_pruned - (
+                   SELECT COUNT(*) FROM failed_pruned_rows
+                    WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1)))
                   WHERE id = 1",
+                params![array],
+            )?;
+            self.sql.execute(
+                "DELETE FROM failed_pruned_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?))",
                 params![array],
             )?;
             self.sql.execute(
@@ -64,6 +75,11 @@ impl<S: Sql> Store<S> {
             return Ok(());
         }
         self.sql.execute(
+            "INSERT INTO failed_pruned_rows (id, at)
+               SELECT id, at FROM failed_rows ORDER BY at, id LIMIT ?",
+            params![excess],
+        )?;
+        self.sql.execute(
             "DELETE FROM failed_rows WHERE id IN (SELECT id FROM failed_rows ORDER BY at, id LIMIT ?)",
             params![excess],
         )?;
@@ -77,31 +93,45 @@ impl<S: Sql> Store<S> {
     pub(super) fn clear_failures(&self, written_json: &str) -> Result<(), StoreError> {
         self.sql.execute(
             "UPDATE sync_state SET failed_count = failed_count - (
-               SELECT COUNT(*) FROM failed_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1)))
+               SELECT COUNT(*) FROM failed_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))),
+               failed_pruned = failed_pruned - (
+               SELECT COUNT(*) FROM failed_pruned_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1)))
               WHERE id = 1",
             params![written_json],
         )?;
         self.sql.execute(
             "DELETE FROM failed_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?))",
             params![written_json],
+        )?;
+        self.sql.execute(
+            "DELETE FROM failed_pruned_rows WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?))",
+            params![written_json],
         )
     }
 
     /// After a completed full read that began at `started_at`: every row
     /// still failing was quarantined again since, so older entries (fixed,
-    /// or gone from the source) are dropped, and only what this run itself
-    /// pruned still counts as pruned.
+    /// or gone from the source) are dropped, listed or pruned, and the
+    /// pruned ones are counted afresh.
     pub(super) fn settle_failures_after_full_read(
         &self,
         started_at: Micros,
     ) -> Result<(), StoreError> {
         self.sql.execute(
-            "UPDATE sync_state SET failed_count = failed_count - (SELECT COUNT(*) FROM failed_rows WHERE at < ?1),
-               failed_pruned = failed_pruned - failed_pruned_mark, failed_pruned_mark = 0 WHERE id = 1",
+            "UPDATE sync_state SET failed_count = failed_count - (SELECT COUNT(*) FROM failed_rows WHERE at < ?1)
+              WHERE id = 1",
             params![started_at],
         )?;
         self.sql
-            .execute("DELETE FROM failed_rows WHERE at < ?", params![started_at])
+            .execute("DELETE FROM failed_rows WHERE at < ?", params![started_at])?;
+        self.sql.execute(
+            "DELETE FROM failed_pruned_rows WHERE at < ?",
+            params![started_at],
+        )?;
+        self.sql.execute(
+            "UPDATE sync_state SET failed_pruned = (SELECT COUNT(*) FROM failed_pruned_rows) WHERE id = 1",
+            &[],
+        )
     }
 
     /// The newest `limit` quarantined rows (the count is in `SyncState`).

@@ -58,8 +58,8 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     ),
     (
         10,
-        "0010_degraded_late_rows",
-        include_str!("../../../../migrations/0010_degraded_late_rows.sql"),
+        "0010_mirror_under_change",
+        include_str!("../../../../migrations/0010_mirror_under_change.sql"),
     ),
 ];
 

@@ -138,13 +138,10 @@ impl<S: Sql> Store<S> {
                 "UPDATE runs SET checkpoint = ? WHERE id = ?",
                 params![to_json(&progress)?, id],
             )?;
-            // A full read settles which failed rows still fail; what is
-            // pruned meanwhile is told apart from what was pruned before.
             // The run takes up the suspended read it resumes; a full run
             // supersedes any.
             self.sql.execute(
                 "UPDATE sync_state SET active_run_id = ?1, next_sync_at = NULL,
-                   failed_pruned_mark = CASE WHEN ?2 THEN failed_pruned ELSE failed_pruned_mark END,
                    suspended_read = CASE WHEN ?2 OR ?3 THEN NULL ELSE suspended_read END
                  WHERE id = 1",
                 params![id, start.mode.full, start.resume.is_some()],

@@ -6,3 +6,12 @@ ALTER TABLE sync_state ADD COLUMN alerted_degraded INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN rows_late INTEGER NOT NULL DEFAULT 0;
 -- What the late rows say about the lookback, in words.
 ALTER TABLE runs ADD COLUMN late_warning TEXT;
+-- The identities of failed rows pruned from the list (the newest 10,000 are
+-- listed): a pruned row read again is the same failed row, not a new one.
+CREATE TABLE failed_pruned_rows (
+  id TEXT PRIMARY KEY,
+  at INTEGER NOT NULL
+);
+CREATE INDEX failed_pruned_rows_by_at ON failed_pruned_rows (at);
+-- Pruned rows are counted from their identities now, not from a mark.
+ALTER TABLE sync_state DROP COLUMN failed_pruned_mark;
