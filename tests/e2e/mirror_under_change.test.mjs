@@ -148,3 +148,18 @@ test("rows later than the lookback are counted by the next full run, with the lo
     await worker.dispose();
   }
 });
+
+test("failing rows read again by every run are counted once, past the 10,000 listed too", { timeout: 240_000 }, async () => {
+  // 10,050 rows without updated_at, read (and quarantined) by every run.
+  const query = "SELECT CONCAT('k', CAST(x AS STRING)) AS key, CAST(NULL AS TIMESTAMP) AS updated_at, 'x' AS name FROM UNNEST(GENERATE_ARRAY(1, 10050)) AS x";
+  const worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: query } });
+  try {
+    for (let run = 1; run <= 3; run++) {
+      const status = await runToEnd(worker);
+      assert.equal(status.last_run.status, "completed", JSON.stringify(status.last_run));
+      assert.equal(status.failed_rows.count, 10_050, `after run ${run}`);
+    }
+  } finally {
+    await worker.dispose();
+  }
+});
