@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { allKeys, startEmulator, startWorker, tempDir, waitFor } from "./support/stack.mjs";
 import { startKvBulkApi } from "./support/cloudflare.mjs";
+import { startBigQueryProxy } from "./support/bigquery_proxy.mjs";
 import { at, sourceTable, valueOf } from "./support/table.mjs";
 
 let emulator;
@@ -14,13 +15,13 @@ before(async () => {
 after(async () => emulator?.stop());
 
 /** Starts a run in the background and waits for it to end. */
-async function runToEnd(worker) {
+async function runToEnd(worker, timeoutMs = 120_000) {
   const { status, body } = await worker.syncNow("?wait=false");
   assert.equal(status, 202, JSON.stringify(body));
   return waitFor(async () => {
     const s = await worker.status();
     return s.body.last_run?.id === body.run.id && s.body.last_run.status !== "running" && s.body;
-  }, { timeoutMs: 120_000, what: `run ${body.run.id} to end` });
+  }, { timeoutMs, what: `run ${body.run.id} to end` });
 }
 
 const rows = (prefix, n, seconds = -60) =>
@@ -161,5 +162,67 @@ test("failing rows read again by every run are counted once, past the 10,000 lis
     }
   } finally {
     await worker.dispose();
+  }
+});
+
+test("a full read that keeps failing leaves incremental runs running between its retries", async () => {
+  const proxy = await startBigQueryProxy(emulator.url);
+  const state = tempDir();
+  const table = await sourceTable(emulator.url);
+  await table.insert(rows("k", 3));
+  const vars = { BIGQUERY_API_BASE: proxy.url, SYNC_QUERY: table.query };
+  let worker = await startWorker({ vars, persistDir: state.dir });
+  try {
+    assert.equal((await worker.syncNow()).status, 200);
+    await worker.dispose();
+    // A new query is deployed (a full read is due), and BigQuery refuses
+    // the unpruned read of the whole table.
+    worker = await startWorker({ vars: { ...vars, SYNC_QUERY: `${table.query} WHERE TRUE` }, persistDir: state.dir });
+    proxy.knobs.failFullReads = true;
+    const failed = await worker.syncNow();
+    assert.equal(failed.status, 502, JSON.stringify(failed.body));
+    assert.equal(failed.body.run.full, true);
+    for (let round = 0; round < 2; round++) {
+      const fresh = rows(`new${round}`, 2, -1);
+      await table.insert(fresh);
+      const between = await worker.syncNow();
+      assert.equal(between.status, 200, JSON.stringify(between.body));
+      assert.equal(between.body.run.full, false);
+      assert.match(between.body.run.reason, /between retries of the failing full read/);
+      for (const row of fresh) assert.deepEqual(await worker.kv.get(row.key, "json"), valueOf(row), row.key);
+      const retry = await worker.syncNow();
+      assert.equal(retry.status, 502, "the full read is retried, and fails again");
+      assert.equal(retry.body.run.full, true);
+    }
+    proxy.knobs.failFullReads = false;
+    assert.equal((await worker.syncNow()).body.run.full, false, "changes first, after the failed retry");
+    const done = await worker.syncNow();
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.equal(done.body.run.full, true);
+    assert.equal((await allKeys(worker.kv)).length, 7);
+  } finally {
+    await worker.dispose();
+    await proxy.stop();
+    state.remove();
+  }
+});
+
+test("a run whose pages take longer to read than INVOCATION_BUDGET_MS still completes", { timeout: 120_000 }, async () => {
+  const proxy = await startBigQueryProxy(emulator.url);
+  const table = await sourceTable(emulator.url);
+  const source = rows("k", 20);
+  await table.insert(source);
+  proxy.knobs.pageDelayMs = 300;
+  const worker = await startWorker({
+    vars: { BIGQUERY_API_BASE: proxy.url, SYNC_QUERY: table.query, INVOCATION_BUDGET_MS: "100", BIGQUERY_PAGE_ROWS: "5" },
+  });
+  try {
+    const status = await runToEnd(worker, 60_000);
+    assert.equal(status.last_run.status, "completed", JSON.stringify(status.last_run));
+    assert.equal((await allKeys(worker.kv)).length, 20);
+    for (const row of source) assert.deepEqual(await worker.kv.get(row.key, "json"), valueOf(row), row.key);
+  } finally {
+    await worker.dispose();
+    await proxy.stop();
   }
 });

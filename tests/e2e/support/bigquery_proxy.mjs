@@ -1,0 +1,52 @@
+// A proxy in front of the BigQuery emulator for failures the emulator cannot
+// produce: BigQuery refusing the unpruned read of a whole table (400
+// resourcesExceeded, as the real service answers when the wrapper's global
+// ORDER BY exceeds its memory), and pages that are slow to arrive. Every
+// other request passes through unchanged.
+import { once } from "node:events";
+import { createServer } from "node:http";
+
+/** `@since` of a jobs.query body, if it reads from the beginning of time. */
+function readsEverything(body) {
+  const since = body?.queryParameters?.find((p) => p.name === "since")?.parameterValue?.value;
+  return typeof since === "string" && since.startsWith("0001-");
+}
+
+export async function startBigQueryProxy(emulatorUrl) {
+  const knobs = { failFullReads: false, pageDelayMs: 0, refused: 0 };
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const raw = Buffer.concat(chunks);
+    if (knobs.failFullReads && req.method === "POST" && req.url.endsWith("/queries")) {
+      let body = null;
+      try {
+        body = JSON.parse(raw.toString());
+      } catch {
+        // not JSON: the emulator answers it
+      }
+      if (readsEverything(body)) {
+        knobs.refused += 1;
+        res.writeHead(400, { "content-type": "application/json" });
+        const message = "Resources exceeded during query execution: The query could not be executed in the allotted memory.";
+        return res.end(JSON.stringify({ error: { code: 400, message, errors: [{ reason: "resourcesExceeded", message }] } }));
+      }
+    }
+    const upstream = await fetch(`${emulatorUrl}${req.url}`, {
+      method: req.method,
+      headers: { "content-type": req.headers["content-type"] ?? "application/json" },
+      body: ["GET", "HEAD"].includes(req.method) ? undefined : raw,
+    });
+    const text = await upstream.text();
+    if (knobs.pageDelayMs && text.includes('"rows"')) await new Promise((r) => setTimeout(r, knobs.pageDelayMs));
+    res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" });
+    res.end(text);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    knobs,
+    stop: () => new Promise((r) => server.close(r)),
+  };
+}
