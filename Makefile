@@ -8,7 +8,7 @@ export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
 export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
 export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 
-.PHONY: setup build test test-rust test-e2e deploy-check lint demo bench bench-scale
+.PHONY: setup build test test-rust test-e2e deploy-check lint demo bench bench-scale soak
 
 setup:
 	@tools/setup.sh
@@ -47,3 +47,7 @@ bench: build
 ## bench-scale: a 1,000,000-lead bulk import beside the read floor (long)
 bench-scale: build
 	node tests/bench/scale.mjs
+
+## soak: 100,000 seeded lifetimes of whole deployments (make test runs 2,000)
+soak:
+	SIM_LIFETIMES=$${SIM_LIFETIMES:-100000} cargo test --release -p kv-sync-core --test simulation lifetimes -- --nocapture

@@ -9,9 +9,13 @@ ALTER TABLE runs ADD COLUMN late_warning TEXT;
 -- The identities of failed rows pruned from the list (the newest 10,000 are
 -- listed): a pruned row read again is the same failed row, not a new one.
 CREATE TABLE failed_pruned_rows (
-  id TEXT PRIMARY KEY,
-  at INTEGER NOT NULL
+  id  TEXT PRIMARY KEY,
+  at  INTEGER NOT NULL,
+  run INTEGER
 );
+-- The run that last quarantined a failed row: a full read keeps the rows it
+-- (or a later run) quarantined again, whatever the clocks said.
+ALTER TABLE failed_rows ADD COLUMN run INTEGER;
 CREATE INDEX failed_pruned_rows_by_at ON failed_pruned_rows (at);
 -- Pruned rows are counted from their identities now, not from a mark.
 ALTER TABLE sync_state DROP COLUMN failed_pruned_mark;

@@ -190,6 +190,18 @@ pub trait StateStore {
 
     fn commit(&mut self, checkpoint: Checkpoint<'_>) -> Result<(), StoreError>;
 
+    /// Remembers `keys` it does not know yet, or knows as deleted, as
+    /// `ContentHash::UNCONFIRMED` before they are written: a write can land
+    /// while its answer, or its checkpoint, is lost, and a key kv-sync does
+    /// not know it holds is never deleted. Fails with `LeaseLost` unless
+    /// `fence` still holds the lease.
+    fn note_unconfirmed(
+        &mut self,
+        fence: u64,
+        keys: &[&str],
+        now: Micros,
+    ) -> Result<(), StoreError>;
+
     /// The orphans of full run `run_id` and the live keys held.
     fn census(&self, run_id: u64) -> Result<Census, StoreError>;
 

@@ -28,10 +28,14 @@ pub struct ContentHash(pub u64);
 impl ContentHash {
     /// What a key that kv-sync deleted is remembered as.
     pub const DELETED: ContentHash = ContentHash(0);
+    /// What a new key is remembered as while its first write is under way:
+    /// if the write lands and its checkpoint is lost, kv-sync still knows
+    /// the key is (perhaps) in KV, and a full read deletes it if it left.
+    pub const UNCONFIRMED: ContentHash = ContentHash(1);
 
     pub fn of(bytes: &[u8]) -> Self {
-        // 0 is reserved for DELETED; a real value hashing to 0 is moved off it.
-        ContentHash(xxh3_64(bytes).max(1))
+        // 0 and 1 are reserved; a real value hashing to them is moved off.
+        ContentHash(xxh3_64(bytes).max(2))
     }
 
     pub fn to_hex(self) -> String {

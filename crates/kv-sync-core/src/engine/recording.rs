@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::error::{SinkError, StoreError};
 use super::ports::{Census, Checkpoint, KvOp, KvSink, Orphan, StateStore, StoredHash};
 use super::progress::RunCounters;
+use super::time::Micros;
 
 /// How many planned operations the answer shows.
 pub(crate) const SAMPLE_SIZE: usize = 10;
@@ -100,6 +101,15 @@ const PAGE: usize = 1_000;
 impl<S: StateStore> StateStore for ReadOnlyStore<'_, S> {
     fn stored_hashes(&self, keys: &[&str]) -> Result<Vec<Option<StoredHash>>, StoreError> {
         self.real.stored_hashes(keys)
+    }
+
+    fn note_unconfirmed(
+        &mut self,
+        _fence: u64,
+        _keys: &[&str],
+        _now: Micros,
+    ) -> Result<(), StoreError> {
+        Ok(())
     }
 
     fn commit(&mut self, c: Checkpoint<'_>) -> Result<(), StoreError> {

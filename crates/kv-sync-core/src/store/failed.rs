@@ -28,6 +28,7 @@ impl<S: Sql> Store<S> {
     pub(super) fn record_failures(
         &self,
         rows: &[Quarantined],
+        run: u64,
         now: Micros,
     ) -> Result<(), StoreError> {
         let entries: Vec<(String, Option<&str>, &str)> = rows
@@ -52,11 +53,12 @@ impl<S: Sql> Store<S> {
                 params![array],
             )?;
             self.sql.execute(
-                "INSERT INTO failed_rows (id, key, reason, at)
-                   SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?2
+                "INSERT INTO failed_rows (id, key, reason, at, run)
+                   SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?2, ?3
                    FROM json_each(?1) WHERE true
-                 ON CONFLICT (id) DO UPDATE SET key = excluded.key, reason = excluded.reason, at = excluded.at",
-                params![array, now],
+                 ON CONFLICT (id) DO UPDATE SET key = excluded.key, reason = excluded.reason, at = excluded.at,
+                   run = excluded.run",
+                params![array, now, run],
             )?;
         }
         if !rows.is_empty() {
@@ -75,8 +77,8 @@ impl<S: Sql> Store<S> {
             return Ok(());
         }
         self.sql.execute(
-            "INSERT INTO failed_pruned_rows (id, at)
-               SELECT id, at FROM failed_rows ORDER BY at, id LIMIT ?",
+            "INSERT INTO failed_pruned_rows (id, at, run)
+               SELECT id, at, run FROM failed_rows ORDER BY at, id LIMIT ?",
             params![excess],
         )?;
         self.sql.execute(
@@ -109,24 +111,26 @@ impl<S: Sql> Store<S> {
         )
     }
 
-    /// After a completed full read that began at `started_at`: every row
-    /// still failing was quarantined again since, so older entries (fixed,
-    /// or gone from the source) are dropped, listed or pruned, and the
-    /// pruned ones are counted afresh.
-    pub(super) fn settle_failures_after_full_read(
-        &self,
-        started_at: Micros,
-    ) -> Result<(), StoreError> {
+    /// After a completed full read whose first run was `read_from`: every
+    /// row still failing was quarantined again by it (or a later run), so
+    /// older entries (fixed, or gone from the source) are dropped, listed
+    /// or pruned, and the pruned ones are counted afresh.
+    pub(super) fn settle_failures_after_full_read(&self, read_from: u64) -> Result<(), StoreError> {
+        const OLDER: &str = "run IS NULL OR run < ?1";
         self.sql.execute(
-            "UPDATE sync_state SET failed_count = failed_count - (SELECT COUNT(*) FROM failed_rows WHERE at < ?1)
-              WHERE id = 1",
-            params![started_at],
+            &format!(
+                "UPDATE sync_state SET failed_count = failed_count - (SELECT COUNT(*) FROM failed_rows WHERE {OLDER})
+                  WHERE id = 1"
+            ),
+            params![read_from],
         )?;
-        self.sql
-            .execute("DELETE FROM failed_rows WHERE at < ?", params![started_at])?;
         self.sql.execute(
-            "DELETE FROM failed_pruned_rows WHERE at < ?",
-            params![started_at],
+            &format!("DELETE FROM failed_rows WHERE {OLDER}"),
+            params![read_from],
+        )?;
+        self.sql.execute(
+            &format!("DELETE FROM failed_pruned_rows WHERE {OLDER}"),
+            params![read_from],
         )?;
         self.sql.execute(
             "UPDATE sync_state SET failed_pruned = (SELECT COUNT(*) FROM failed_pruned_rows) WHERE id = 1",

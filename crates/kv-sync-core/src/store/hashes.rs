@@ -59,7 +59,7 @@ impl<S: Sql> Store<S> {
                 params![array],
             )?;
         }
-        self.record_failures(c.quarantined, c.now)
+        self.record_failures(c.quarantined, run, c.now)
     }
 }
 
@@ -88,6 +88,30 @@ impl<S: Sql> StateStore for &Store<S> {
 
     fn commit(&mut self, checkpoint: Checkpoint<'_>) -> Result<(), StoreError> {
         self.sql.transaction(|| self.write_checkpoint(&checkpoint))
+    }
+
+    fn note_unconfirmed(
+        &mut self,
+        fence: u64,
+        keys: &[&str],
+        now: Micros,
+    ) -> Result<(), StoreError> {
+        self.sql.transaction(|| {
+            self.check_fence(fence)?;
+            for array in json_arrays(keys)? {
+                // Unmarked (no `seen_run`): an orphan to every full read
+                // that does not read it again. A tombstone counts as
+                // unknown too: KV may hold the key again.
+                self.sql.execute(
+                    "INSERT INTO key_hashes (key, hash, written_at, seen_run)
+                       SELECT value, ?2, ?3, NULL FROM json_each(?1) WHERE true
+                     ON CONFLICT (key) DO UPDATE SET hash = excluded.hash
+                       WHERE key_hashes.hash = ?4",
+                    params![array, ContentHash::UNCONFIRMED, now, ContentHash::DELETED],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     fn census(&self, run_id: u64) -> Result<Census, StoreError> {

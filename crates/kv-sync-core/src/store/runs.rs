@@ -330,7 +330,7 @@ impl<S: Sql> Store<S> {
         if !progress.mode.full {
             return Ok(());
         }
-        let started_at: Micros = self
+        let run_started_at: Micros = self
             .sql
             .query(
                 "SELECT started_at FROM runs WHERE id = ?",
@@ -339,10 +339,14 @@ impl<S: Sql> Store<S> {
             .first()
             .ok_or_else(|| StoreError::Storage(format!("run {} is not recorded", progress.run_id)))?
             .get("started_at")?;
+        // A read resumed from a failed run began with that run's query.
+        let started_at = progress
+            .query_started_at
+            .map_or(run_started_at, |q| q.min(run_started_at));
         self.sql.execute(
             "UPDATE sync_state SET last_full_read_at = ? WHERE id = 1",
             params![started_at],
         )?;
-        self.settle_failures_after_full_read(started_at)
+        self.settle_failures_after_full_read(progress.marks_from())
     }
 }

@@ -175,6 +175,17 @@ impl World {
         panic!("the webhook never started a run");
     }
 
+    /// The cron trigger's re-arm (`/ensure-alarm`), as the Worker's
+    /// scheduled handler sends it; a failing store is retried by the next.
+    pub fn cron(&self) {
+        let request = Request {
+            path: "/ensure-alarm".into(),
+            query: Vec::new(),
+            sync: Some(self.sync.clone()),
+        };
+        let _ = block_on(self.coordinator.fetch(request));
+    }
+
     /// The alarm fires at its time (or now, if that passed), as the platform
     /// fires it: cleared first, then the handler runs. Returns how the
     /// invocation it made ended, if it made one.

@@ -8,7 +8,7 @@ use crate::engine::cursor::Cursor;
 use crate::engine::error::{RunError, SinkError};
 use crate::engine::kv_path::KvPath;
 use crate::engine::limits::ROW_BYTES_GUESS;
-use crate::engine::plan::{plan_batch, BatchPlan, WriteRules};
+use crate::engine::plan::{plan_batch, BatchPlan, Planned, WriteRules};
 use crate::engine::ports::{Clock, KvSink, StateStore, Warehouse};
 use crate::engine::progress::RunProgress;
 use crate::engine::read_ahead::{NextPage, ReadAhead};
@@ -117,6 +117,24 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         read_ahead: Option<NextPage>,
     ) -> Result<bool, RunError> {
         self.requests += self.requests_for(plan.ops.len());
+        // The store knows keys without the sync's prefix.
+        let new_keys: Vec<&str> = plan
+            .rows
+            .iter()
+            .filter_map(|p| match p {
+                Planned::Write {
+                    position,
+                    delete: false,
+                    ..
+                } => Some(position.key.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !new_keys.is_empty() {
+            self.ports
+                .store
+                .note_unconfirmed(self.fence, &new_keys, now)?;
+        }
         let ops = std::mem::take(&mut plan.ops);
         let Ports {
             warehouse,
