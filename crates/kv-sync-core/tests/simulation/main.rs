@@ -28,6 +28,7 @@ mod oracle;
 mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use kv_sync_core::engine::progress::RunMode;
@@ -135,13 +136,21 @@ fn checked_lifetime(seed: u64, cov: &mut Coverage) -> Result<(), String> {
 /// replay command of a seed that fails.
 fn run_lifetimes(first: u64, count: u64) -> Coverage {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let failed = AtomicBool::new(false);
     let results: Vec<Result<Coverage, (u64, String)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
+                let failed = &failed;
                 scope.spawn(move || {
                     let mut cov = Coverage::default();
                     for seed in (first + t..first + count).step_by(threads as usize) {
-                        checked_lifetime(seed, &mut cov).map_err(|e| (seed, e))?;
+                        if failed.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        checked_lifetime(seed, &mut cov).map_err(|e| {
+                            failed.store(true, Ordering::Relaxed);
+                            (seed, e)
+                        })?;
                     }
                     Ok(cov)
                 })
