@@ -19,3 +19,7 @@ ALTER TABLE failed_rows ADD COLUMN run INTEGER;
 CREATE INDEX failed_pruned_rows_by_at ON failed_pruned_rows (at);
 -- Pruned rows are counted from their identities now, not from a mark.
 ALTER TABLE sync_state DROP COLUMN failed_pruned_mark;
+-- How the values in KV were written (TTL, prefix, binding, namespace), and
+-- the first run that must rewrite them after a deploy changed that.
+ALTER TABLE sync_state ADD COLUMN write_settings TEXT;
+ALTER TABLE sync_state ADD COLUMN rewrite_from_run INTEGER;

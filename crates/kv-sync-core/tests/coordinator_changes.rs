@@ -214,3 +214,45 @@ fn rows_later_than_the_lookback_are_counted_by_the_next_full_run_with_the_lookba
     );
     assert_eq!(d.services.kv.keys(), vec!["a", "late"]);
 }
+
+#[test]
+fn a_deploy_that_changes_the_ttl_rewrites_every_value_under_the_new_one() {
+    // Given values written with a TTL of an hour
+    let mut d = Deployment::new(&[("KV_EXPIRATION_TTL_SECONDS", "3600")]);
+    leads(
+        &d,
+        &[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")],
+    );
+    d.webhook(&[]);
+    assert_eq!(d.services.kv.ttl("a"), Some(3_600));
+    // When a deploy turns the TTL off
+    d.advance(60 * S);
+    d.redeploy(&[("KV_EXPIRATION_TTL_SECONDS", "0")]);
+    let (code, answer) = d.webhook(&[]);
+    assert_eq!(code, 200, "{answer}");
+    // Then the next run reads everything and writes every value again,
+    // without a TTL, and says why
+    let run = &d.status()["last_run"];
+    assert_eq!(
+        (run["full"].as_bool(), run["rows_written"].as_u64()),
+        (Some(true), Some(3)),
+        "{run}"
+    );
+    assert!(
+        run["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("KV_EXPIRATION_TTL_SECONDS (3600 → 0) changed")),
+        "{run}"
+    );
+    for key in ["a", "b", "c"] {
+        assert_eq!(d.services.kv.ttl(key), Some(0), "{key}");
+    }
+    // And the runs after it are incremental, writing nothing unchanged
+    d.webhook(&[]);
+    let next = &d.status()["last_run"];
+    assert_eq!(
+        (next["full"].as_bool(), next["rows_written"].as_u64()),
+        (Some(false), Some(0)),
+        "{next}"
+    );
+}

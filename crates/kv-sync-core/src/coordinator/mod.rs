@@ -37,6 +37,8 @@ use policy::decide::watchdog;
 use policy::params::SyncParams;
 use policy::reply::Reply;
 use policy::schedule::{interval, sooner};
+use policy::sync_state::SyncState;
+use policy::write_settings::WriteSettings;
 use ports::{Alarm, Connect, Context, Environment};
 
 /// The header that tells a coordinator which sync it serves: set by the
@@ -68,8 +70,8 @@ pub struct Coordinator<S, R, E, C = Configured> {
     settings: RefCell<Rc<Settings>>,
     /// The next result page, read while the last invocation wrote.
     read_ahead: RefCell<Option<ReadAhead>>,
-    /// Set once this object has applied its settings' schedule.
-    rescheduled: Cell<bool>,
+    /// Set once this object has applied what its settings changed.
+    deploy_applied: Cell<bool>,
 }
 
 impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
@@ -113,7 +115,7 @@ where
             broken,
             settings,
             read_ahead: RefCell::new(None),
-            rescheduled: Cell::new(false),
+            deploy_applied: Cell::new(false),
         }
     }
 
@@ -145,7 +147,7 @@ where
         if let Some(name) = &request.sync {
             self.adopt_name(name)?;
         }
-        self.reschedule().await?;
+        self.apply_deploy().await?;
         // Any request is a chance to repair a lost alarm (and a fresh
         // object gets its first one here).
         self.ensure_alarm().await?;
@@ -171,7 +173,7 @@ where
     /// an alarm; only a failure to arm one is returned (the platform then
     /// retries the alarm).
     pub async fn alarm(&self) -> Result<(), StoreError> {
-        if let Err(e) = self.reschedule().await {
+        if let Err(e) = self.apply_deploy().await {
             self.runtime
                 .log(&json!({"event": "alarm_error", "error": e.to_string()}));
         }
@@ -209,12 +211,14 @@ where
     /// A deploy's settings take effect the first time the object wakes
     /// after it (every deploy starts objects afresh): a shorter
     /// `SYNC_INTERVAL_SECONDS` moves the next scheduled run forward now,
-    /// not after the old schedule.
-    async fn reschedule(&self) -> Result<(), StoreError> {
-        if self.rescheduled.replace(true) {
+    /// not after the old schedule, and a changed way of writing values asks
+    /// the next run to write them all again.
+    async fn apply_deploy(&self) -> Result<(), StoreError> {
+        if self.deploy_applied.replace(true) {
             return Ok(());
         }
         let state = self.store.state()?;
+        self.note_write_settings(&state)?;
         if state.active_run.is_some() || state.follow_up.is_some() {
             return Ok(());
         }
@@ -233,6 +237,26 @@ where
             "interval_seconds": self.settings().sync().interval_seconds}),
         );
         self.arm(at).await
+    }
+
+    /// Records how this sync writes values, and asks for a rewrite when a
+    /// deploy changed it (a TTL, a key prefix, a binding or namespace).
+    fn note_write_settings(&self, state: &SyncState) -> Result<(), StoreError> {
+        let settings = self.settings();
+        let Ok(run) = settings.run() else {
+            return Ok(());
+        };
+        let now = WriteSettings::of(run);
+        let rewrite = match &state.write_settings {
+            Some(before) if *before == now => return Ok(()),
+            Some(before) => now.rewrite_reason(before),
+            None => None,
+        };
+        if let Some(reason) = &rewrite {
+            self.runtime
+                .log(&json!({"event": "rewrite_due", "reason": reason}));
+        }
+        self.store.note_write_settings(&now, rewrite.as_deref())
     }
 
     async fn arm(&self, at: Micros) -> Result<(), StoreError> {

@@ -190,11 +190,13 @@ pub trait StateStore {
 
     fn commit(&mut self, checkpoint: Checkpoint<'_>) -> Result<(), StoreError>;
 
-    /// Remembers `keys` it does not know yet, or knows as deleted, as
-    /// `ContentHash::UNCONFIRMED` before they are written: a write can land
-    /// while its answer, or its checkpoint, is lost, and a key kv-sync does
-    /// not know it holds is never deleted. Fails with `LeaseLost` unless
-    /// `fence` still holds the lease.
+    /// Remembers `keys` as `ContentHash::UNCONFIRMED` before they are
+    /// written or deleted: a write can land while its answer, or its
+    /// checkpoint, is lost, and then what kv-sync remembers is not what KV
+    /// holds (a key it does not know it holds is never deleted; a value it
+    /// believes written is never written again). The checkpoint that
+    /// confirms the write stores the real hash. Fails with `LeaseLost`
+    /// unless `fence` still holds the lease.
     fn note_unconfirmed(
         &mut self,
         fence: u64,

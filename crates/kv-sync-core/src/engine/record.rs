@@ -28,9 +28,10 @@ pub struct ContentHash(pub u64);
 impl ContentHash {
     /// What a key that kv-sync deleted is remembered as.
     pub const DELETED: ContentHash = ContentHash(0);
-    /// What a new key is remembered as while its first write is under way:
-    /// if the write lands and its checkpoint is lost, kv-sync still knows
-    /// the key is (perhaps) in KV, and a full read deletes it if it left.
+    /// What a key is remembered as while a write or delete of it is under
+    /// way: if it lands and its answer or checkpoint is lost, kv-sync knows
+    /// it does not know what KV holds, so the next read of the key writes
+    /// it again and a full read deletes it if it left.
     pub const UNCONFIRMED: ContentHash = ContentHash(1);
 
     pub fn of(bytes: &[u8]) -> Self {

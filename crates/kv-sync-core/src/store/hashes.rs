@@ -99,15 +99,14 @@ impl<S: Sql> StateStore for &Store<S> {
         self.sql.transaction(|| {
             self.check_fence(fence)?;
             for array in json_arrays(keys)? {
-                // Unmarked (no `seen_run`): an orphan to every full read
-                // that does not read it again. A tombstone counts as
-                // unknown too: KV may hold the key again.
+                // A new key is unmarked (no `seen_run`): an orphan to
+                // every full read that does not read it again. A known one
+                // keeps its mark; its value is unknown until the checkpoint.
                 self.sql.execute(
                     "INSERT INTO key_hashes (key, hash, written_at, seen_run)
                        SELECT value, ?2, ?3, NULL FROM json_each(?1) WHERE true
-                     ON CONFLICT (key) DO UPDATE SET hash = excluded.hash
-                       WHERE key_hashes.hash = ?4",
-                    params![array, ContentHash::UNCONFIRMED, now, ContentHash::DELETED],
+                     ON CONFLICT (key) DO UPDATE SET hash = excluded.hash",
+                    params![array, ContentHash::UNCONFIRMED, now],
                 )?;
             }
             Ok(())

@@ -344,8 +344,10 @@ impl<S: Sql> Store<S> {
             .query_started_at
             .map_or(run_started_at, |q| q.min(run_started_at));
         self.sql.execute(
-            "UPDATE sync_state SET last_full_read_at = ? WHERE id = 1",
-            params![started_at],
+            "UPDATE sync_state SET last_full_read_at = ?1,
+               rewrite_from_run = CASE WHEN ?3 AND rewrite_from_run <= ?2 THEN NULL ELSE rewrite_from_run END
+             WHERE id = 1",
+            params![started_at, progress.run_id, progress.mode.rewrite],
         )?;
         self.settle_failures_after_full_read(progress.marks_from())
     }

@@ -6,6 +6,7 @@ use super::Store;
 use crate::coordinator::policy::lease::RunLease;
 use crate::coordinator::policy::status::Totals;
 use crate::coordinator::policy::sync_state::{AlertFlags, SuspendedRead, SyncState};
+use crate::coordinator::policy::write_settings::WriteSettings;
 use crate::engine::cursor::Cursor;
 use crate::engine::error::StoreError;
 use crate::engine::progress::RunMode;
@@ -19,7 +20,7 @@ const STATE_COLUMNS: &str =
      last_full_read_at, failed_count, failed_pruned, last_success_at, next_sync_at, query_digest, \
      schema_digest, full_read_reason, alerted_failing, alerted_stale, alerted_reconcile, \
      alerted_degraded, \
-     suspended_read, \
+     suspended_read, write_settings, rewrite_from_run, \
      (SELECT status = 'failed' FROM runs WHERE full ORDER BY id DESC LIMIT 1) AS full_read_failing, \
      (SELECT status = 'failed' AND full FROM runs ORDER BY id DESC LIMIT 1) AS last_run_failed_full";
 
@@ -73,6 +74,12 @@ fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
         lease: read_lease(row)?,
         follow_up: read_follow_up(row)?,
         suspended_read: read_suspended(row)?,
+        write_settings: row
+            .get::<Option<String>>("write_settings")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::Storage(format!("the write settings are unreadable: {e}")))?,
+        rewrite_from_run: row.get("rewrite_from_run")?,
         full_read_failing: row
             .get::<Option<bool>>("full_read_failing")?
             .unwrap_or(false),
@@ -193,6 +200,25 @@ impl<S: Sql> Store<S> {
             .map(|r| r.get("sync_name"))
             .transpose()?
             .flatten())
+    }
+
+    /// Records how values are written now; with `rewrite`, why every value
+    /// must be written again, from the next run on.
+    pub fn note_write_settings(
+        &self,
+        settings: &WriteSettings,
+        rewrite: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let text =
+            serde_json::to_string(settings).map_err(|e| StoreError::Storage(e.to_string()))?;
+        self.sql.execute(
+            "UPDATE sync_state SET write_settings = ?1,
+               full_read_reason = COALESCE(?2, full_read_reason),
+               rewrite_from_run = CASE WHEN ?2 IS NULL THEN rewrite_from_run
+                 ELSE (SELECT COALESCE(MAX(id), 0) + 1 FROM runs) END
+             WHERE id = 1",
+            params![text, rewrite],
+        )
     }
 
     /// Moves the next scheduled run to `at`.

@@ -118,6 +118,9 @@ fn change_source(sync: &mut Sync, rng: &mut Rng, now: Micros, cov: &mut Coverage
         } else {
             key
         };
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("TRACE {} upsert {key} at {updated_at:?}", sync.prefix);
+        }
         let mut row = Lead::new(
             &key,
             updated_at.unwrap_or(0),
@@ -151,9 +154,16 @@ pub fn step(
     let action = rng.range(0, 9);
     if std::env::var("SIM_TRACE").is_ok() {
         eprintln!(
-            "TRACE {} action {action} idle {} runs {:?}",
+            "TRACE {} action {action} idle {} may change {} suspended {:?} cursor {:?} runs {:?}",
             sync.prefix,
             sync.idle(),
+            sync.source_may_change(),
+            sync.world.state().suspended_read.map(|s| (
+                s.progress.since,
+                s.progress.position,
+                s.progress.job.map(|j| j.job.job_id)
+            )),
+            sync.world.state().cursor,
             sync.world
                 .store()
                 .recent_runs(1)

@@ -17,6 +17,8 @@ pub struct MemoryKv {
     entries: Rc<RefCell<BTreeMap<String, (String, Value)>>>,
     /// Writes through the binding, over the namespace's life.
     pub binding_writes: Rc<RefCell<u64>>,
+    /// The expiration TTL each key was last written with (0: none).
+    ttls: Rc<RefCell<BTreeMap<String, u64>>>,
 }
 
 impl MemoryKv {
@@ -32,6 +34,10 @@ impl MemoryKv {
         Some(serde_json::from_str(value).expect("values are JSON"))
     }
 
+    pub fn ttl(&self, key: &str) -> Option<u64> {
+        self.ttls.borrow().get(key).copied()
+    }
+
     pub fn keys(&self) -> Vec<String> {
         self.entries.borrow().keys().cloned().collect()
     }
@@ -43,7 +49,7 @@ impl KvNamespace for MemoryKv {
         key: &str,
         value: &str,
         metadata: Metadata,
-        _expiration_ttl: u64,
+        expiration_ttl: u64,
     ) -> Result<(), String> {
         // The binding refuses these keys with a TypeError, for good.
         if key == "." || key == ".." {
@@ -52,6 +58,9 @@ impl KvNamespace for MemoryKv {
         *self.binding_writes.borrow_mut() += 1;
         let metadata = serde_json::to_value(metadata).expect("metadata is JSON");
         self.insert(key, value, metadata);
+        self.ttls
+            .borrow_mut()
+            .insert(key.to_string(), expiration_ttl);
         Ok(())
     }
 

@@ -129,6 +129,7 @@ pub fn start_run(
         .suspended_read
         .as_ref()
         .filter(|s| s.progress.mode.full == full && s.query_digest == query_digest(&config.query))
+        .filter(|s| s.progress.mode.rewrite || state.rewrite_from_run.is_none())
         .map(|s| Box::new(s.progress.clone()));
     let reason = match (&resume, reason) {
         (Some(p), Some(r)) => Some(format!(
@@ -154,7 +155,7 @@ pub fn start_run(
         since,
         mode: RunMode {
             full,
-            rewrite: request.rewrite,
+            rewrite: request.rewrite || (full && state.rewrite_from_run.is_some()),
             allow_mass_delete: request.allow_mass_delete,
         },
         reason,

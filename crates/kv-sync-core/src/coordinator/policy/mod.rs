@@ -15,3 +15,4 @@ pub(crate) mod schedule;
 pub mod settle;
 pub mod status;
 pub mod sync_state;
+pub mod write_settings;

@@ -103,7 +103,10 @@ fn completion(progress: &RunProgress, state: &SyncState) -> Completion {
         (&state.schema_digest, &progress.schema),
         (Some(before), Some(now)) if before != now
     );
-    let full_read_reason = if progress.mode.full {
+    let settles_rewrite = state
+        .rewrite_from_run
+        .is_none_or(|from| progress.run_id >= from && progress.mode.rewrite);
+    let full_read_reason = if progress.mode.full && settles_rewrite {
         None
     } else if columns_changed {
         Some("the result's columns (names or types) changed since the last run".to_string())

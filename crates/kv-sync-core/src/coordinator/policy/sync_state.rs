@@ -5,6 +5,7 @@ use crate::coordinator::policy::status::Totals;
 use crate::engine::cursor::Cursor;
 use serde::{Deserialize, Serialize};
 
+use crate::coordinator::policy::write_settings::WriteSettings;
 use crate::engine::progress::{RunMode, RunProgress};
 use crate::engine::time::Micros;
 
@@ -44,6 +45,11 @@ pub struct SyncState {
     pub alerted: AlertFlags,
     /// A run that failed part-way, for the next run of its kind to resume.
     pub suspended_read: Option<SuspendedRead>,
+    /// How the values in KV were written, as last recorded.
+    pub write_settings: Option<WriteSettings>,
+    /// Set after a deploy changed how values are written: the first run
+    /// whose completed full read rewrites them all.
+    pub rewrite_from_run: Option<u64>,
     /// The last full run failed: full reads are being retried.
     pub full_read_failing: bool,
     /// The last run of all was that failed full run.

@@ -118,22 +118,16 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
     ) -> Result<bool, RunError> {
         self.requests += self.requests_for(plan.ops.len());
         // The store knows keys without the sync's prefix.
-        let new_keys: Vec<&str> = plan
+        let keys: Vec<&str> = plan
             .rows
             .iter()
             .filter_map(|p| match p {
-                Planned::Write {
-                    position,
-                    delete: false,
-                    ..
-                } => Some(position.key.as_str()),
+                Planned::Write { position, .. } => Some(position.key.as_str()),
                 _ => None,
             })
             .collect();
-        if !new_keys.is_empty() {
-            self.ports
-                .store
-                .note_unconfirmed(self.fence, &new_keys, now)?;
+        if !keys.is_empty() {
+            self.ports.store.note_unconfirmed(self.fence, &keys, now)?;
         }
         let ops = std::mem::take(&mut plan.ops);
         let Ports {

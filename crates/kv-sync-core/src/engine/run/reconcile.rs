@@ -109,13 +109,23 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             })
             .collect();
         self.requests += self.requests_for(ops.len());
-        let started = self.ports.clock.now();
+        let live: Vec<&str> = orphans
+            .iter()
+            .filter(|o| o.live)
+            .map(|o| o.key.as_str())
+            .collect();
         let results = if ops.is_empty() {
             Vec::new()
         } else {
-            self.ports.sink.apply(ops).await
+            // A delete that lands unanswered must not leave a value
+            // kv-sync believes is there.
+            let now = self.ports.clock.now();
+            self.ports.store.note_unconfirmed(self.fence, &live, now)?;
+            let started = self.ports.clock.now();
+            let results = self.ports.sink.apply(ops).await;
+            self.time_spent.kv += self.ports.clock.now() - started;
+            results
         };
-        self.time_spent.kv += self.ports.clock.now() - started;
         let refused = self.note_bulk_refusal(&mut next);
         self.progressed = true;
         let (forgotten, deleted, failure) = covered(&orphans, &results);

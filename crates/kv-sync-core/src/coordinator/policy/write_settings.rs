@@ -1,0 +1,88 @@
+//! How a sync writes its values. What KV holds was written under these: a
+//! deploy that changes one (a TTL, a key prefix, a binding or namespace)
+//! leaves every unchanged value as it was written, so the next run must
+//! read the whole source and write every value again.
+
+use serde::{Deserialize, Serialize};
+
+use crate::settings::deployment::RunSettings;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteSettings {
+    pub ttl_seconds: u64,
+    pub key_prefix: String,
+    pub kv_binding: String,
+    pub kv_namespace_id: Option<String>,
+}
+
+impl WriteSettings {
+    pub fn of(settings: &RunSettings) -> Self {
+        let definition = &settings.definition;
+        WriteSettings {
+            ttl_seconds: definition.config.kv_expiration_ttl_seconds,
+            key_prefix: definition.key_prefix.clone(),
+            kv_binding: definition.kv_binding.clone(),
+            kv_namespace_id: definition.kv_namespace_id.clone(),
+        }
+    }
+
+    /// Why values written under `before` must be written again under
+    /// these settings, naming each setting that changed.
+    pub fn rewrite_reason(&self, before: &WriteSettings) -> Option<String> {
+        let mut changed = Vec::new();
+        if self.ttl_seconds != before.ttl_seconds {
+            changed.push(format!(
+                "KV_EXPIRATION_TTL_SECONDS ({} → {})",
+                before.ttl_seconds, self.ttl_seconds
+            ));
+        }
+        if self.key_prefix != before.key_prefix {
+            changed.push(format!(
+                "key_prefix ({:?} → {:?})",
+                before.key_prefix, self.key_prefix
+            ));
+        }
+        if self.kv_binding != before.kv_binding {
+            changed.push(format!(
+                "kv_binding ({} → {})",
+                before.kv_binding, self.kv_binding
+            ));
+        }
+        if self.kv_namespace_id != before.kv_namespace_id {
+            changed.push("kv_namespace_id".to_string());
+        }
+        (!changed.is_empty()).then(|| {
+            format!(
+                "{} changed: every value is written again as the new settings say",
+                changed.join(", ")
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(ttl: u64, prefix: &str) -> WriteSettings {
+        WriteSettings {
+            ttl_seconds: ttl,
+            key_prefix: prefix.into(),
+            kv_binding: "IDENTITY_STORE".into(),
+            kv_namespace_id: None,
+        }
+    }
+
+    #[test]
+    fn a_changed_setting_is_named_and_an_unchanged_one_asks_nothing() {
+        let before = settings(3_600, "a:");
+        assert_eq!(settings(3_600, "a:").rewrite_reason(&before), None);
+        let ttl = settings(0, "a:").rewrite_reason(&before).unwrap();
+        assert!(
+            ttl.starts_with("KV_EXPIRATION_TTL_SECONDS (3600 → 0) changed"),
+            "{ttl}"
+        );
+        let both = settings(0, "b:").rewrite_reason(&before).unwrap();
+        assert!(both.contains("key_prefix (\"a:\" → \"b:\")"), "{both}");
+    }
+}
