@@ -226,3 +226,31 @@ test("a run whose pages take longer to read than INVOCATION_BUDGET_MS still comp
     await proxy.stop();
   }
 });
+
+test("a deploy that turns KV_EXPIRATION_TTL_SECONDS off rewrites every value without an expiration", async () => {
+  const state = tempDir();
+  const table = await sourceTable(emulator.url);
+  await table.insert(rows("k", 5));
+  const vars = { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: table.query };
+  let worker = await startWorker({ vars: { ...vars, KV_EXPIRATION_TTL_SECONDS: "3600" }, persistDir: state.dir });
+  try {
+    assert.equal((await worker.syncNow()).status, 200);
+    const expiring = (await worker.kv.list()).keys;
+    assert.equal(expiring.length, 5);
+    assert.ok(expiring.every((k) => k.expiration), "written with a TTL");
+    await worker.dispose();
+    worker = await startWorker({ vars: { ...vars, KV_EXPIRATION_TTL_SECONDS: "0" }, persistDir: state.dir });
+    const { status, body } = await worker.syncNow();
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.run.full, true);
+    assert.equal(body.run.rows_written, 5, "every value written again");
+    assert.match(body.run.reason, /KV_EXPIRATION_TTL_SECONDS \(3600 → 0\) changed/);
+    const kept = (await worker.kv.list()).keys;
+    assert.equal(kept.length, 5);
+    assert.ok(kept.every((k) => !k.expiration), JSON.stringify(kept));
+    assert.equal((await worker.syncNow()).body.run.full, false, "and the runs after it read changes only");
+  } finally {
+    await worker.dispose();
+    state.remove();
+  }
+});

@@ -8,7 +8,7 @@
 //! share of the keys held, delete nothing; the run completes and says why.
 
 use super::{Changes, Engine, Pause};
-use crate::engine::error::RunError;
+use crate::engine::error::{RunError, SinkError};
 use crate::engine::ports::{Clock, KvOp, KvSink, Orphan, StateStore, Warehouse};
 use crate::engine::progress::RunProgress;
 use crate::engine::time::Micros;
@@ -101,31 +101,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             return Ok(true);
         };
         let last = last.key.clone();
-        let ops: Vec<KvOp> = orphans
-            .iter()
-            .filter(|o| o.live)
-            .map(|o| KvOp::Delete {
-                key: format!("{}{}", self.spec.key_prefix, o.key),
-            })
-            .collect();
-        self.requests += self.requests_for(ops.len());
-        let live: Vec<&str> = orphans
-            .iter()
-            .filter(|o| o.live)
-            .map(|o| o.key.as_str())
-            .collect();
-        let results = if ops.is_empty() {
-            Vec::new()
-        } else {
-            // A delete that lands unanswered must not leave a value
-            // kv-sync believes is there.
-            let now = self.ports.clock.now();
-            self.ports.store.note_unconfirmed(self.fence, &live, now)?;
-            let started = self.ports.clock.now();
-            let results = self.ports.sink.apply(ops).await;
-            self.time_spent.kv += self.ports.clock.now() - started;
-            results
-        };
+        let results = self.delete_live(&orphans).await?;
         let refused = self.note_bulk_refusal(&mut next);
         self.progressed = true;
         let (forgotten, deleted, failure) = covered(&orphans, &results);
@@ -146,6 +122,36 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             None => Ok(true),
         }
     }
+
+    /// Deletes the orphans KV still holds, each noted unconfirmed first: a
+    /// delete that lands unanswered must not leave a value kv-sync believes
+    /// is there. Answers for the live ones, in order.
+    async fn delete_live(
+        &mut self,
+        orphans: &[Orphan],
+    ) -> Result<Vec<Result<(), SinkError>>, RunError> {
+        let live: Vec<&str> = orphans
+            .iter()
+            .filter(|o| o.live)
+            .map(|o| o.key.as_str())
+            .collect();
+        if live.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.requests += self.requests_for(live.len());
+        let now = self.ports.clock.now();
+        self.ports.store.note_unconfirmed(self.fence, &live, now)?;
+        let ops: Vec<KvOp> = live
+            .iter()
+            .map(|key| KvOp::Delete {
+                key: format!("{}{key}", self.spec.key_prefix),
+            })
+            .collect();
+        let started = self.ports.clock.now();
+        let results = self.ports.sink.apply(ops).await;
+        self.time_spent.kv += self.ports.clock.now() - started;
+        Ok(results)
+    }
 }
 
 /// The orphans before the first delete that failed for now: their keys to
@@ -153,8 +159,8 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
 /// refuses for good is forgotten too: KV cannot hold such a key.
 fn covered(
     orphans: &[Orphan],
-    results: &[Result<(), crate::engine::error::SinkError>],
-) -> (Vec<String>, u64, Option<crate::engine::error::SinkError>) {
+    results: &[Result<(), SinkError>],
+) -> (Vec<String>, u64, Option<SinkError>) {
     let mut forgotten = Vec::with_capacity(orphans.len());
     let mut deleted = 0;
     let mut results = results.iter();
