@@ -38,7 +38,15 @@ fn bad_rows_are_quarantined_with_a_reason() {
     let e = check(row(Some(&long), Some(1), json!({})), "").unwrap_err();
     assert!(e.reason.contains("513 bytes"));
     assert_eq!(e.position.unwrap().key.len(), 513);
-    assert!(e.key.unwrap().len() < 100, "the shown key is shortened");
+    let shown = e.key.unwrap();
+    assert!(shown.len() < 100, "the shown key is shortened");
+    let twin = format!("{}y", "x".repeat(512));
+    let other = check(row(Some(&twin), Some(1), json!({})), "").unwrap_err();
+    assert_ne!(
+        other.identity(),
+        shown,
+        "two long keys with the same first bytes are two failed rows"
+    );
     let e = check(row(Some("k"), None, json!({})), "").unwrap_err();
     assert!(e.reason.starts_with("updated_at is null"), "{}", e.reason);
     let mut huge = Map::new();
