@@ -254,3 +254,36 @@ test("a deploy that turns KV_EXPIRATION_TTL_SECONDS off rewrites every value wit
     state.remove();
   }
 });
+
+test("a query deployed while a full read is under way makes the next run full again", { timeout: 120_000 }, async () => {
+  const proxy = await startBigQueryProxy(emulator.url);
+  const state = tempDir();
+  const table = await sourceTable(emulator.url);
+  await table.insert(rows("k", 6));
+  proxy.knobs.pageDelayMs = 400;
+  // A short budget: the lease of the invocation the restart cuts lapses soon.
+  const vars = { BIGQUERY_API_BASE: proxy.url, BIGQUERY_PAGE_ROWS: "1", MAX_KV_WRITES_PER_INVOCATION: "1", INVOCATION_BUDGET_MS: "2000" };
+  let worker = await startWorker({ vars: { ...vars, SYNC_QUERY: table.query }, persistDir: state.dir });
+  try {
+    // The first (full) read starts, one row a page, and has written a key.
+    assert.equal((await worker.syncNow("?wait=false")).status, 202);
+    await waitFor(async () => (await allKeys(worker.kv)).length > 0, { what: "the first key" });
+    await worker.dispose();
+    // A new query is deployed while it runs; the run ends on its own job.
+    worker = await startWorker({ vars: { ...vars, SYNC_QUERY: `${table.query} WHERE TRUE` }, persistDir: state.dir });
+    proxy.knobs.pageDelayMs = 0;
+    const first = await waitFor(async () => {
+      const s = (await worker.status()).body;
+      return s.last_run?.id === 1 && s.last_run.status !== "running" && s.last_run;
+    }, { timeoutMs: 60_000, what: "the first run to end" });
+    assert.equal(first.status, "completed", JSON.stringify(first));
+    const { status, body } = await worker.syncNow();
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.run.full, true, JSON.stringify(body.run));
+    assert.match(body.run.reason, /SYNC_QUERY changed/);
+  } finally {
+    await worker.dispose();
+    await proxy.stop();
+    state.remove();
+  }
+});
