@@ -4,12 +4,13 @@
 
 mod support;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use kv_sync_core::bigquery::test_keys::{random_bytes, service_account_json};
 use kv_sync_core::engine::time::MICROS_PER_SECOND;
+use kv_sync_core::runtime::Method;
 use support::deployment::{Deployment, START};
-use support::services::{ALERTS, CLOUDFLARE, TOKEN_URI};
+use support::services::{ALERTS, BIGQUERY, CLOUDFLARE, TOKEN_URI};
 
 const S: i64 = MICROS_PER_SECOND;
 
@@ -177,4 +178,32 @@ fn a_bulk_api_that_refuses_requests_as_a_whole_sends_the_run_through_the_binding
         "{run}"
     );
     assert_eq!(events(&d), vec!["degraded", "recovered"]);
+}
+
+#[test]
+fn a_query_retried_after_an_error_carries_the_same_request_id() {
+    // Given BigQuery failing the first jobs.query
+    let d = Deployment::new(&[]);
+    lead(&d, "a", -30, "Ada");
+    d.services.table.borrow_mut().outage = 1;
+    // When the run starts its job
+    let (code, answer) = d.webhook(&[]);
+    assert_eq!(code, 200, "{answer}");
+    // Then the retry is the same request, so BigQuery makes one job of it
+    let ids: Vec<Value> = d
+        .runtime()
+        .sent
+        .borrow()
+        .iter()
+        .filter(|s| s.url.starts_with(BIGQUERY) && s.method == Method::Post)
+        .map(|s| {
+            serde_json::from_str::<Value>(s.body.as_deref().unwrap()).unwrap()["requestId"].clone()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(
+        ids[0].as_str().is_some_and(|id| id.starts_with("kv-sync-")),
+        "{ids:?}"
+    );
+    assert_eq!(ids[0], ids[1]);
 }

@@ -31,7 +31,7 @@ pub fn query_request(query: &SourceQuery, location: &str) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut body = json!({
         "query": query.sql,
         "useLegacySql": false,
         "parameterMode": "NAMED",
@@ -40,7 +40,11 @@ pub fn query_request(query: &SourceQuery, location: &str) -> Value {
         "maxResults": query.page_rows,
         "timeoutMs": WAIT_MS,
         "formatOptions": {"useInt64Timestamp": true},
-    })
+    });
+    if let Some(id) = &query.request_id {
+        body["requestId"] = json!(id);
+    }
+    body
 }
 
 /// The query string of `GET /projects/{project}/queries/{job}`.

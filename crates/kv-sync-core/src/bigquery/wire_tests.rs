@@ -14,6 +14,13 @@ fn the_request_uses_named_parameters_standard_sql_and_int64_timestamps() {
         body["queryParameters"][0]["parameterType"]["type"],
         "TIMESTAMP"
     );
+    assert!(body.get("requestId").is_none());
+    let mut retried = wrap("SELECT 1", 0, None, 500);
+    retried.request_id = Some("kv-sync-0123456789abcdef".into());
+    assert_eq!(
+        query_request(&retried, "EU")["requestId"],
+        "kv-sync-0123456789abcdef"
+    );
 }
 
 #[test]

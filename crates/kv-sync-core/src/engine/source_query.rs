@@ -22,6 +22,10 @@ pub struct SourceQuery {
     pub sql: String,
     pub params: Vec<QueryParam>,
     pub page_rows: u32,
+    /// BigQuery's idempotency key for `jobs.query`: a retry of the same
+    /// request (its answer lost) gets the job the first one made, not a
+    /// second job.
+    pub request_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -85,6 +89,7 @@ pub fn wrap(user_sql: &str, since: Micros, after: Option<&Cursor>, page_rows: u3
         sql,
         params,
         page_rows,
+        request_id: None,
     }
 }
 

@@ -101,13 +101,25 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
     ) -> Result<ResultPage, RunError> {
         // Whatever was read ahead belongs to an earlier job.
         self.read_ahead = None;
-        let query = wrap(
+        let mut query = wrap(
             self.spec.query,
             progress.since,
             progress.position.as_ref(),
             max_rows,
         );
         let started = self.ports.clock.now();
+        // Unique to this job of this run (and this sync's query), the same
+        // for every retry of the request.
+        let identity = format!(
+            "{}/{}/{}/{started}",
+            query_digest(self.spec.query),
+            progress.run_id,
+            progress.bigquery_jobs
+        );
+        query.request_id = Some(format!(
+            "kv-sync-{}",
+            ContentHash::of(identity.as_bytes()).to_hex()
+        ));
         let page = self.ports.warehouse.start_query(&query).await;
         self.time_spent.warehouse += self.ports.clock.now() - started;
         let page = page?;
