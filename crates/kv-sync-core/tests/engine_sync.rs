@@ -271,6 +271,11 @@ fn a_query_that_never_completes_fails_clearly_and_the_next_run_starts_a_new_job(
     assert_eq!(report.run.error_class.as_deref(), Some("timeout"));
     let error = report.run.error.unwrap();
     assert!(error.contains("was still running"), "{error}");
+    assert_eq!(
+        world.warehouse().cancelled.len(),
+        1,
+        "the stuck job is cancelled, not left to run"
+    );
     world.warehouse().polls_before_complete = 0;
     world.tick(0);
     // The retry starts a new job: the stuck one is dropped.

@@ -227,6 +227,38 @@ impl<R: Runtime> Warehouse for BigQueryClient<'_, R> {
         let url = self.url(&job.project_id, &tail);
         self.send(Call::Results, Method::Get, &url, None).await
     }
+
+    async fn cancel(&mut self, job: &JobRef) -> Result<(), WarehouseError> {
+        let location = job
+            .location
+            .as_deref()
+            .map_or_else(String::new, |l| format!("?location={}", encode(l)));
+        let tail = format!("jobs/{}/cancel{location}", encode(&job.job_id));
+        let url = self.url(&job.project_id, &tail);
+        let authorization = self.authorization().await?;
+        let mut headers = vec![("Accept", "application/json")];
+        if let Some(authorization) = &authorization {
+            headers.push(("Authorization", authorization));
+        }
+        let answer = self
+            .runtime
+            .send(HttpRequest {
+                method: Method::Post,
+                url: &url,
+                headers: &headers,
+                body: None,
+            })
+            .await
+            .map_err(|e| WarehouseError::Unreachable(e.0))?;
+        if (200..300).contains(&answer.status) {
+            Ok(())
+        } else {
+            Err(WarehouseError::Backend(format!(
+                "jobs.cancel of {} answered HTTP {}",
+                job.job_id, answer.status
+            )))
+        }
+    }
 }
 
 #[cfg(test)]

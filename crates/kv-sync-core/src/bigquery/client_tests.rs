@@ -141,3 +141,25 @@ fn retry_after_is_waited_when_bigquery_sends_it() {
     futures::executor::block_on(client.start_query(&query())).unwrap();
     assert_eq!(*runtime.slept.borrow(), vec![7 * S]);
 }
+
+#[test]
+fn a_stuck_job_is_cancelled_where_it_runs() {
+    let runtime = ScriptedRuntime::default();
+    runtime.answer(200, r#"{"kind":"bigquery#jobCancelResponse"}"#);
+    runtime.answer(404, r#"{"error":{"code":404,"message":"Not found: job"}}"#);
+    let mut client = BigQueryClient::new(&runtime, &config(), "demo", None, 60 * S);
+    let job = JobRef {
+        project_id: "demo".into(),
+        job_id: "j 1".into(),
+        location: Some("EU".into()),
+    };
+    assert_eq!(futures::executor::block_on(client.cancel(&job)), Ok(()));
+    let sent = runtime.sent.borrow();
+    assert_eq!(sent[0].method, Method::Post);
+    assert_eq!(
+        sent[0].url,
+        "http://bq.test/bigquery/v2/projects/demo/jobs/j%201/cancel?location=EU"
+    );
+    drop(sent);
+    assert!(futures::executor::block_on(client.cancel(&job)).is_err());
+}

@@ -53,6 +53,12 @@ pub trait Warehouse {
     /// the job is not complete yet).
     async fn start_query(&mut self, query: &SourceQuery) -> Result<ResultPage, WarehouseError>;
 
+    /// Asks the warehouse to stop `job`, once: a job the run gave up waiting
+    /// for would otherwise run on, and be billed, unread.
+    async fn cancel(&mut self, _job: &JobRef) -> Result<(), WarehouseError> {
+        Ok(())
+    }
+
     /// Reads one page of a job's results (`page_token` `None` = the first).
     async fn read_page(
         &mut self,

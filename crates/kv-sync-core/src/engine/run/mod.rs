@@ -168,7 +168,7 @@ impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C
                 continue;
             };
             if !page.complete {
-                self.check_query_deadline(progress)?;
+                self.check_query_deadline(progress).await?;
                 continue;
             }
             if let Some(pause) = self.handle_page(progress, page, deadline).await? {

@@ -143,7 +143,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         Ok(page)
     }
 
-    pub(super) fn check_query_deadline(
+    pub(super) async fn check_query_deadline(
         &mut self,
         progress: &mut RunProgress,
     ) -> Result<(), RunError> {
@@ -160,9 +160,17 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             job.job.job_id,
             waited / MICROS_PER_SECOND
         );
+        let stuck = job.job.clone();
         let mut next = progress.clone();
         next.job = None;
         self.commit(progress, next, &Changes::default())?;
+        // Best effort: the run fails with the timeout either way.
+        let cancelled = self.ports.warehouse.cancel(&stuck).await.is_ok();
+        let message = if cancelled {
+            format!("{message} (the stuck job was cancelled)")
+        } else {
+            message
+        };
         Err(WarehouseError::Timeout(message).into())
     }
 

@@ -50,6 +50,10 @@ impl Warehouse for Borrowed<'_, FakeWarehouse> {
     ) -> Result<ResultPage, WarehouseError> {
         self.0.read_page(job, page_token, max_rows).await
     }
+
+    async fn cancel(&mut self, job: &JobRef) -> Result<(), WarehouseError> {
+        self.0.cancel(job).await
+    }
 }
 
 impl KvSink for Borrowed<'_, FakeKv> {

@@ -75,6 +75,8 @@ pub struct FakeWarehouse {
     pub polls_before_complete: u32,
     polls_left: HashMap<String, u32>,
     pub faults: Faults,
+    /// Jobs kv-sync asked to cancel.
+    pub cancelled: Vec<String>,
     /// Every query's SQL and parameters, for assertions.
     pub queries: Vec<SourceQuery>,
     /// Set: every `jobs.query` is refused with this error.
@@ -247,6 +249,11 @@ impl Warehouse for FakeWarehouse {
             ));
         }
         self.page(&job_id, 0, query.page_rows)
+    }
+
+    async fn cancel(&mut self, job: &JobRef) -> Result<(), WarehouseError> {
+        self.cancelled.push(job.job_id.clone());
+        Ok(())
     }
 
     async fn read_page(
