@@ -43,6 +43,17 @@ impl Sync {
         state.active_run.is_none() && state.suspended_read.is_none()
     }
 
+    /// KV's entries under every other prefix: what this sync must not
+    /// touch.
+    fn others_keys(&self) -> BTreeMap<String, Value> {
+        let kv = self.world.kv();
+        kv.data
+            .iter()
+            .filter(|(k, _)| !k.starts_with(&self.prefix))
+            .map(|(k, v)| (k.clone(), Value::String(v.0.clone())))
+            .collect()
+    }
+
     /// KV's entries under this sync's prefix, by source key.
     pub fn kv_entries(&self) -> BTreeMap<String, Value> {
         let kv = self.world.kv();
@@ -141,14 +152,7 @@ pub fn step(
     cov: &mut Coverage,
 ) -> Result<(), String> {
     let i = rng.range(0, syncs.len() as u64 - 1) as usize;
-    let others: BTreeMap<String, Value> = {
-        let kv = syncs[i].world.kv();
-        kv.data
-            .iter()
-            .filter(|(k, _)| !k.starts_with(&syncs[i].prefix))
-            .map(|(k, v)| (k.clone(), Value::String(v.0.clone())))
-            .collect()
-    };
+    let others = syncs[i].others_keys();
     let sync = &mut syncs[i];
     sync.world.runtime().clock.set((*now).max(sync.world.now()));
     let action = rng.range(0, 9);
@@ -205,14 +209,7 @@ pub fn step(
         _ => *now += S * rng.range(1, 600) as i64,
     }
     *now = (*now).max(sync.world.now());
-    let after: BTreeMap<String, Value> = {
-        let kv = sync.world.kv();
-        kv.data
-            .iter()
-            .filter(|(k, _)| !k.starts_with(&sync.prefix))
-            .map(|(k, v)| (k.clone(), Value::String(v.0.clone())))
-            .collect()
-    };
+    let after = sync.others_keys();
     if after != others {
         let changed: Vec<&String> = after
             .keys()
