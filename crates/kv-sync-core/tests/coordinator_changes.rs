@@ -5,16 +5,9 @@
 mod support;
 
 use kv_sync_core::engine::time::MICROS_PER_SECOND;
-use support::deployment::{Deployment, START};
+use support::deployment::Deployment;
 
 const S: i64 = MICROS_PER_SECOND;
-
-fn leads(d: &Deployment, rows: &[(&str, i64, &str)]) {
-    let mut table = d.services.table.borrow_mut();
-    for (key, at, name) in rows {
-        table.upsert(key, START + at * S, name);
-    }
-}
 
 #[test]
 fn a_query_deployed_during_a_full_read_makes_the_next_run_full_again() {
@@ -23,10 +16,7 @@ fn a_query_deployed_during_a_full_read_makes_the_next_run_full_again() {
         ("MAX_KV_WRITES_PER_INVOCATION", "1"),
         ("BIGQUERY_PAGE_ROWS", "1"),
     ]);
-    leads(
-        &d,
-        &[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")],
-    );
+    d.leads(&[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")]);
     d.webhook(&[("wait", "false")]);
     d.fire_alarm();
     assert_eq!(d.services.kv.keys(), vec!["a"]);
@@ -62,7 +52,7 @@ fn a_query_deployed_during_a_full_read_makes_the_next_run_full_again() {
 fn a_shorter_interval_takes_effect_the_first_time_the_object_wakes_after_the_deploy() {
     // Given a sync whose run just ended, next due one interval (300 s) on
     let mut d = Deployment::new(&[]);
-    leads(&d, &[("a", -30, "Ada")]);
+    d.leads(&[("a", -30, "Ada")]);
     let (code, answer) = d.webhook(&[]);
     assert_eq!(code, 200, "{answer}");
     let ended = d.now();
@@ -96,7 +86,7 @@ fn a_full_read_that_keeps_failing_leaves_incremental_runs_running_between_its_re
     // Given a sync whose first full read completed, with a full read due
     // every hour
     let d = Deployment::new(&[("FULL_SYNC_INTERVAL_SECONDS", "3600")]);
-    leads(&d, &[("a", -30, "Ada")]);
+    d.leads(&[("a", -30, "Ada")]);
     d.webhook(&[]);
     assert_eq!(d.services.kv.keys(), vec!["a"]);
     // When the hourly full read starts failing (BigQuery refuses the
@@ -159,7 +149,7 @@ fn a_run_whose_pages_take_longer_than_the_invocation_budget_still_completes() {
     ]);
     let keys = ["a", "b", "c", "d", "e", "f", "g"];
     for (i, key) in keys.iter().enumerate() {
-        leads(&d, &[(key, -60 + i as i64, "Ada")]);
+        d.leads(&[(key, -60 + i as i64, "Ada")]);
     }
     d.services.page_latency.set(3 * S);
     // When it runs
@@ -183,7 +173,7 @@ fn rows_later_than_the_lookback_are_counted_by_the_next_full_run_with_the_lookba
         ("FULL_SYNC_INTERVAL_SECONDS", "3600"),
         ("SYNC_LOOKBACK_SECONDS", "600"),
     ]);
-    leads(&d, &[("a", -30, "Ada")]);
+    d.leads(&[("a", -30, "Ada")]);
     d.webhook(&[]);
     assert_eq!(
         d.status()["last_run"]["rows_late"],
@@ -192,7 +182,7 @@ fn rows_later_than_the_lookback_are_counted_by_the_next_full_run_with_the_lookba
     );
     // When a row arrives stamped two hours back (an hourly CRM load)
     d.advance(60 * S);
-    leads(&d, &[("late", -7_200, "Lou")]);
+    d.leads(&[("late", -7_200, "Lou")]);
     d.webhook(&[]);
     assert_eq!(
         d.services.kv.keys(),
@@ -219,10 +209,7 @@ fn rows_later_than_the_lookback_are_counted_by_the_next_full_run_with_the_lookba
 fn a_deploy_that_changes_the_ttl_rewrites_every_value_under_the_new_one() {
     // Given values written with a TTL of an hour
     let mut d = Deployment::new(&[("KV_EXPIRATION_TTL_SECONDS", "3600")]);
-    leads(
-        &d,
-        &[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")],
-    );
+    d.leads(&[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")]);
     d.webhook(&[]);
     assert_eq!(d.services.kv.ttl("a"), Some(3_600));
     // When a deploy turns the TTL off

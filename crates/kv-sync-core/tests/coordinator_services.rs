@@ -9,23 +9,16 @@ use serde_json::{json, Value};
 use kv_sync_core::bigquery::test_keys::{random_bytes, service_account_json};
 use kv_sync_core::engine::time::MICROS_PER_SECOND;
 use kv_sync_core::runtime::Method;
-use support::deployment::{Deployment, START};
+use support::deployment::Deployment;
 use support::services::{ALERTS, BIGQUERY, CLOUDFLARE, TOKEN_URI};
 
 const S: i64 = MICROS_PER_SECOND;
-
-fn lead(d: &Deployment, key: &str, at: i64, name: &str) {
-    d.services
-        .table
-        .borrow_mut()
-        .upsert(key, START + at * S, name);
-}
 
 #[test]
 fn a_failing_sync_alerts_once_and_an_undelivered_alert_is_retried_later() {
     // Given alerts after one failed run, and a receiver that is down
     let d = Deployment::new(&[("ALERT_WEBHOOK_URL", ALERTS), ("ALERT_AFTER_FAILURES", "1")]);
-    lead(&d, "a", -30, "Ada");
+    d.leads(&[("a", -30, "Ada")]);
     d.services.alert_status.set(503);
     d.services.table.borrow_mut().outage = 100;
     // When a run fails
@@ -48,7 +41,7 @@ fn a_failing_sync_alerts_once_and_an_undelivered_alert_is_retried_later() {
 fn the_access_token_is_minted_once_and_kept_across_runs_and_restarts() {
     let key = service_account_json(&random_bytes(64), "sync@proj.iam", TOKEN_URI);
     let mut d = Deployment::with_secrets(&[], &[("BIGQUERY_CREDENTIALS", &key)]);
-    lead(&d, "a", -30, "Ada");
+    d.leads(&[("a", -30, "Ada")]);
     d.webhook(&[]);
     d.advance(60 * S);
     d.webhook(&[]);
@@ -79,7 +72,7 @@ const BULK: &[(&str, &str)] = &[
 #[test]
 fn bulk_requests_are_counted_against_the_token_across_restarts() {
     let mut d = Deployment::with_secrets(BULK, &[("CLOUDFLARE_API_TOKEN", "cf-token")]);
-    lead(&d, "a", -30, "Ada");
+    d.leads(&[("a", -30, "Ada")]);
     d.webhook(&[]);
     assert_eq!(d.services.bulk_requests.get(), 1);
     assert_eq!(*d.services.kv.binding_writes.borrow(), 0);
@@ -87,7 +80,7 @@ fn bulk_requests_are_counted_against_the_token_across_restarts() {
     // A restarted object in the same window counts what the last one sent.
     d.restart();
     d.advance(10 * S);
-    lead(&d, "b", 5, "Bob");
+    d.leads(&[("b", 5, "Bob")]);
     d.webhook(&[]);
     assert_eq!(d.services.bulk_requests.get(), 2);
     let sent = d.coordinator.store().bulk_requests().unwrap();
@@ -97,8 +90,8 @@ fn bulk_requests_are_counted_against_the_token_across_restarts() {
 #[test]
 fn a_dry_run_plans_against_the_source_and_writes_nothing() {
     let d = Deployment::new(&[]);
-    lead(&d, "a", -30, "Ada");
-    lead(&d, "b", -20, "Bob");
+    d.leads(&[("a", -30, "Ada")]);
+    d.leads(&[("b", -20, "Bob")]);
     let (status, body) = d.webhook(&[("dry_run", "true")]);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["plan"]["rows_read"], 2, "{body}");
@@ -115,7 +108,7 @@ fn a_bulk_api_that_refuses_requests_as_a_whole_sends_the_run_through_the_binding
     vars.extend([("KV_NAMESPACE_ID", "not-ns"), ("ALERT_WEBHOOK_URL", ALERTS)]);
     let mut d = Deployment::with_secrets(&vars, &[("CLOUDFLARE_API_TOKEN", "cf-token")]);
     for (i, key) in ["a", "b", "c"].iter().enumerate() {
-        lead(&d, key, -30 + i as i64, "Ada");
+        d.leads(&[(key, -30 + i as i64, "Ada")]);
     }
     // When it runs
     let (code, answer) = d.webhook(&[]);
@@ -157,7 +150,7 @@ fn a_bulk_api_that_refuses_requests_as_a_whole_sends_the_run_through_the_binding
     // And a revoked token is the same episode: no second alert
     d.redeploy(&[("KV_NAMESPACE_ID", "ns")]);
     d.services.bulk_token_valid.set(false);
-    lead(&d, "d", 5, "Dee");
+    d.leads(&[("d", 5, "Dee")]);
     d.advance(600 * S);
     d.webhook(&[]);
     d.settle(0);
@@ -167,7 +160,7 @@ fn a_bulk_api_that_refuses_requests_as_a_whole_sends_the_run_through_the_binding
     // When the token works again, the next run writes through the bulk API
     // and the episode ends
     d.services.bulk_token_valid.set(true);
-    lead(&d, "e", 10, "Eve");
+    d.leads(&[("e", 10, "Eve")]);
     d.advance(600 * S);
     d.webhook(&[]);
     d.settle(0);
@@ -184,7 +177,7 @@ fn a_bulk_api_that_refuses_requests_as_a_whole_sends_the_run_through_the_binding
 fn a_query_retried_after_an_error_carries_the_same_request_id() {
     // Given BigQuery failing the first jobs.query
     let d = Deployment::new(&[]);
-    lead(&d, "a", -30, "Ada");
+    d.leads(&[("a", -30, "Ada")]);
     d.services.table.borrow_mut().outage = 1;
     // When the run starts its job
     let (code, answer) = d.webhook(&[]);

@@ -12,21 +12,11 @@ use support::deployment::{Deployment, START};
 
 const S: i64 = MICROS_PER_SECOND;
 
-fn leads(d: &Deployment, rows: &[(&str, i64, &str)]) {
-    let mut table = d.services.table.borrow_mut();
-    for (key, at, name) in rows {
-        table.upsert(key, START + at * S, name);
-    }
-}
-
 #[test]
 fn the_first_alarm_mirrors_the_source_and_arms_the_next() {
     // Given a fresh object with three leads in the source
     let d = Deployment::new(&[]);
-    leads(
-        &d,
-        &[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")],
-    );
+    d.leads(&[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")]);
     // When any request reaches it, it arms its first alarm
     d.status();
     assert_eq!(d.alarm_at(), Some(START + 300 * S));
@@ -43,7 +33,7 @@ fn the_first_alarm_mirrors_the_source_and_arms_the_next() {
 #[test]
 fn a_repeated_alarm_sleeps_until_the_schedule_then_reads_only_changes() {
     let d = Deployment::new(&[]);
-    leads(&d, &[("a", -30, "Ada")]);
+    d.leads(&[("a", -30, "Ada")]);
     d.status();
     d.fire_alarm();
     let queries = d.services.table.borrow().queries;
@@ -54,7 +44,7 @@ fn a_repeated_alarm_sleeps_until_the_schedule_then_reads_only_changes() {
     assert_eq!(d.services.table.borrow().queries, queries, "no query");
     assert_eq!(d.alarm_at(), Some(scheduled));
     // At the scheduled time, a changed lead reaches KV.
-    leads(&d, &[("a", 200, "Ada L.")]);
+    d.leads(&[("a", 200, "Ada L.")]);
     d.fire_alarm();
     assert_eq!(d.services.kv.get("a"), Some(json!({"name": "Ada L."})));
     assert_eq!(d.services.kv.binding_writes.borrow().to_owned(), 2);
@@ -64,7 +54,7 @@ fn a_repeated_alarm_sleeps_until_the_schedule_then_reads_only_changes() {
 fn a_failed_run_is_retried_by_the_alarm_and_shown_until_it_succeeds() {
     // Given BigQuery down for longer than one invocation retries
     let d = Deployment::new(&[]);
-    leads(&d, &[("a", -30, "Ada")]);
+    d.leads(&[("a", -30, "Ada")]);
     d.status();
     d.services.table.borrow_mut().outage = 100;
     d.fire_alarm();
@@ -90,7 +80,7 @@ fn a_failed_run_is_retried_by_the_alarm_and_shown_until_it_succeeds() {
 #[test]
 fn an_idle_webhook_runs_inside_the_request() {
     let d = Deployment::new(&[]);
-    leads(&d, &[("a", -30, "Ada"), ("b", -20, "Bob")]);
+    d.leads(&[("a", -30, "Ada"), ("b", -20, "Bob")]);
     let (status, body) = d.webhook(&[]);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["success"], true);
@@ -101,7 +91,7 @@ fn an_idle_webhook_runs_inside_the_request() {
 #[test]
 fn a_webhook_without_wait_answers_at_once_and_the_alarm_does_the_work() {
     let d = Deployment::new(&[]);
-    leads(&d, &[("a", -30, "Ada")]);
+    d.leads(&[("a", -30, "Ada")]);
     let (status, body) = d.webhook(&[("wait", "false")]);
     assert_eq!(status, 202, "{body}");
     assert!(d.services.kv.keys().is_empty(), "nothing written yet");
@@ -113,10 +103,7 @@ fn a_webhook_without_wait_answers_at_once_and_the_alarm_does_the_work() {
 /// A deployment whose runs take several invocations (one KV write each).
 fn slow_deployment() -> Deployment {
     let d = Deployment::new(&[("MAX_KV_WRITES_PER_INVOCATION", "1")]);
-    leads(
-        &d,
-        &[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")],
-    );
+    d.leads(&[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")]);
     d
 }
 
@@ -213,10 +200,7 @@ fn a_full_read_that_fails_part_way_is_resumed_not_restarted() {
         ("MAX_KV_WRITES_PER_INVOCATION", "1"),
         ("BIGQUERY_PAGE_ROWS", "1"),
     ]);
-    leads(
-        &d,
-        &[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")],
-    );
+    d.leads(&[("a", -30, "Ada"), ("b", -20, "Bob"), ("c", -10, "Cy")]);
     d.webhook(&[("wait", "false")]);
     d.fire_alarm();
     assert_eq!(d.services.kv.keys(), vec!["a"]);

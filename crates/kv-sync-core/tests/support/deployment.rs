@@ -75,6 +75,14 @@ impl Deployment {
         );
     }
 
+    /// Rows in the source table: `(key, seconds from START, name)`.
+    pub fn leads(&self, rows: &[(&str, i64, &str)]) {
+        let mut table = self.services.table.borrow_mut();
+        for (key, at, name) in rows {
+            table.upsert(key, START + at * MICROS_PER_SECOND, name);
+        }
+    }
+
     /// A deploy: `vars` change, and the object starts again with them.
     pub fn redeploy(&mut self, vars: &[(&str, &str)]) {
         self.vars.extend(map(vars));
