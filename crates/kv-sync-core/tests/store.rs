@@ -9,7 +9,7 @@ use kv_sync_core::coordinator::policy::status::{RunStatus, Trigger};
 use kv_sync_core::engine::cursor::Cursor;
 use kv_sync_core::engine::error::{StoreError, WarehouseError};
 use kv_sync_core::engine::ports::{Checkpoint, StateStore, StoredHash, WrittenKey};
-use kv_sync_core::engine::progress::RunMode;
+use kv_sync_core::engine::progress::{RunMode, RunProgress};
 use kv_sync_core::engine::record::{ContentHash, Quarantined};
 use kv_sync_core::engine::run::Pause;
 use kv_sync_core::engine::time::MICROS_PER_SECOND;
@@ -400,32 +400,45 @@ fn thousands_of_long_keys_fit_one_checkpoint() {
         .all(|h| h.is_some_and(|h| h.hash == ContentHash(7))));
 }
 
+/// Commits a checkpoint that quarantines the rows `bad-NNNNN` of `keys`.
+fn quarantine(
+    store: &Store<Sqlite>,
+    fence: u64,
+    progress: &RunProgress,
+    keys: std::ops::Range<usize>,
+    reason: &str,
+    now: i64,
+) {
+    let quarantined: Vec<Quarantined> = keys
+        .map(|i| Quarantined {
+            key: Some(format!("bad-{i:05}")),
+            position: None,
+            reason: reason.into(),
+            digest: None,
+        })
+        .collect();
+    let mut handle = store;
+    handle
+        .commit(Checkpoint {
+            fence,
+            progress,
+            cursor: None,
+            written: &[],
+            seen: &[],
+            forgotten: &[],
+            quarantined: &quarantined,
+            lease_expires_at: 20 * S,
+            now,
+        })
+        .unwrap();
+}
+
 #[test]
 fn a_pruned_failed_row_read_again_is_counted_once() {
     let store = store();
     let (fence, progress) = checkpoint_fixture(&store);
     let commit = |keys: std::ops::Range<usize>, now: i64| {
-        let quarantined: Vec<Quarantined> = keys
-            .map(|i| Quarantined {
-                key: Some(format!("bad-{i:05}")),
-                position: None,
-                reason: "updated_at is null".into(),
-                digest: None,
-            })
-            .collect();
-        (&store)
-            .commit(Checkpoint {
-                fence,
-                progress: &progress,
-                cursor: None,
-                written: &[],
-                seen: &[],
-                forgotten: &[],
-                quarantined: &quarantined,
-                lease_expires_at: 20 * S,
-                now,
-            })
-            .unwrap();
+        quarantine(&store, fence, &progress, keys, "updated_at is null", now)
     };
     let total = |store: &Store<Sqlite>| {
         let state = store.state().unwrap();
@@ -473,27 +486,14 @@ fn failed_rows_keep_the_newest_ten_thousand_and_count_them_all() {
     let store = store();
     let (fence, progress) = checkpoint_fixture(&store);
     let commit = |keys: std::ops::Range<usize>, now: i64| {
-        let quarantined: Vec<Quarantined> = keys
-            .map(|i| Quarantined {
-                key: Some(format!("bad-{i:05}")),
-                position: None,
-                reason: "value is 30000000 bytes".into(),
-                digest: None,
-            })
-            .collect();
-        (&store)
-            .commit(Checkpoint {
-                fence,
-                progress: &progress,
-                cursor: None,
-                written: &[],
-                seen: &[],
-                forgotten: &[],
-                quarantined: &quarantined,
-                lease_expires_at: 20 * S,
-                now,
-            })
-            .unwrap();
+        quarantine(
+            &store,
+            fence,
+            &progress,
+            keys,
+            "value is 30000000 bytes",
+            now,
+        )
     };
     commit(0..6_000, S);
     commit(6_000..10_050, 2 * S);
