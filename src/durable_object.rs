@@ -46,7 +46,13 @@ impl DurableObject for SyncCoordinator {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        let mut req = req;
         let url = req.url()?;
+        let body = if url.path() == "/push" {
+            req.text().await?
+        } else {
+            String::new()
+        };
         let request = Forwarded {
             path: url.path().to_string(),
             query: url
@@ -54,6 +60,8 @@ impl DurableObject for SyncCoordinator {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
             sync: req.headers().get(SYNC_HEADER)?,
+            authorization: req.headers().get("Authorization")?,
+            body,
         };
         json_response(self.core.fetch(request).await.map_err(failed)?)
     }

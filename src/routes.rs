@@ -12,7 +12,9 @@ use kv_sync_core::edge::headers::{dashboard_page, security_headers, Body};
 use kv_sync_core::edge::route::{
     admit, chosen_sync, declared_too_large, no_route, Route, MAX_BODY_BYTES, READ_ONLY_REFUSAL,
 };
+use kv_sync_core::push::envelope::MAX_PUSH_BYTES;
 use kv_sync_core::runtime::Runtime;
+use kv_sync_core::settings::push::PushSettings;
 use kv_sync_core::settings::syncs::{coordinator_name, sync_names};
 use serde_json::json;
 use worker::{
@@ -83,12 +85,17 @@ fn harden(routed: Routed) -> Result<Response> {
 
 async fn route(mut req: Request, env: &WorkerEnv) -> Result<Routed> {
     let url = req.url()?;
-    let Some(route) = Route::of(url.path()) else {
+    let push_on = || PushSettings::read(|name| env.setting(name)).is_some();
+    let route = Route::of(url.path()).filter(|r| *r != Route::Push || push_on());
+    let Some(route) = route else {
         return Ok(Routed::json(error(404, &no_route(url.path()))?));
     };
     if !route.allows(req.method().as_ref()) {
         let response = error(405, &format!("method not allowed; use {}", route.allow()))?;
         return Ok(Routed::json(response).with("Allow", route.allow()));
+    }
+    if route == Route::Push {
+        return push(&mut req, env, &url).await;
     }
     if route == Route::Dashboard {
         let nonce = nonce()?;
@@ -103,13 +110,9 @@ async fn route(mut req: Request, env: &WorkerEnv) -> Result<Routed> {
         Ok(access) => access,
         Err(refused) => return Ok(refused),
     };
-    let query: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let syncs = match sync_names(|name| env.setting(name)) {
-        Ok(syncs) => syncs,
-        Err(e) => return Ok(Routed::json(error(500, &e.to_string())?)),
+    let (query, syncs) = match query_and_syncs(&url, env)? {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
     };
     let routed = match route {
         Route::Syncs => Routed::json(list_syncs(env, &syncs).await?),
@@ -128,6 +131,23 @@ async fn route(mut req: Request, env: &WorkerEnv) -> Result<Routed> {
     Ok(match access {
         Access::ReadOnly => routed.with("X-KV-Sync-Access", "read-only"),
         Access::Full => routed,
+    })
+}
+
+/// The request's query pairs and the configured syncs, or the `500` that
+/// says why the syncs cannot be read.
+#[allow(clippy::type_complexity)]
+fn query_and_syncs(
+    url: &worker::Url,
+    env: &WorkerEnv,
+) -> Result<std::result::Result<(Vec<(String, String)>, Vec<String>), Routed>> {
+    let query = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    Ok(match sync_names(|name| env.setting(name)) {
+        Ok(syncs) => Ok((query, syncs)),
+        Err(e) => Err(Routed::json(error(500, &e.to_string())?)),
     })
 }
 
@@ -167,16 +187,80 @@ async fn trigger(
     }
 }
 
+/// `POST /push`: the body (within Pub/Sub's 10 MiB) and the OIDC token go
+/// to the sync's coordinator, which checks the token before anything else.
+async fn push(req: &mut Request, env: &WorkerEnv, url: &worker::Url) -> Result<Routed> {
+    let (query, syncs) = match query_and_syncs(url, env)? {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
+    };
+    let sync = match chosen_sync(&query, &syncs) {
+        Ok(sync) => sync,
+        Err(message) => return Ok(Routed::json(error(404, &message)?)),
+    };
+    let declared = req.headers().get("Content-Length")?;
+    if declared
+        .is_some_and(|len| !matches!(len.trim().parse::<usize>(), Ok(n) if n <= MAX_PUSH_BYTES))
+    {
+        return Ok(Routed::json(error(
+            413,
+            &format!("push body over {MAX_PUSH_BYTES} bytes"),
+        )?));
+    }
+    let body = req.text().await?;
+    if body.len() > MAX_PUSH_BYTES {
+        return Ok(Routed::json(error(
+            413,
+            &format!("push body over {MAX_PUSH_BYTES} bytes"),
+        )?));
+    }
+    let authorization = req.headers().get("Authorization")?;
+    let outbound = Outbound {
+        body: Some(&body),
+        authorization: authorization.as_deref(),
+    };
+    let response = forward_with(env, sync, "/push", None, outbound).await?;
+    Ok(if response.status_code() == 401 {
+        Routed::json(response).with("WWW-Authenticate", "Bearer")
+    } else {
+        Routed::json(response)
+    })
+}
+
+/// What a forwarded request carries besides its path.
+#[derive(Default)]
+struct Outbound<'a> {
+    body: Option<&'a str>,
+    authorization: Option<&'a str>,
+}
+
 /// Passes a request to `sync`'s coordinator, telling it which sync it is.
 async fn forward(env: &WorkerEnv, sync: &str, path: &str, query: Option<&str>) -> Result<Response> {
+    forward_with(env, sync, path, query, Outbound::default()).await
+}
+
+async fn forward_with(
+    env: &WorkerEnv,
+    sync: &str,
+    path: &str,
+    query: Option<&str>,
+    outbound: Outbound<'_>,
+) -> Result<Response> {
     let target = match query {
         Some(q) => format!("https://coordinator{path}?{q}"),
         None => format!("https://coordinator{path}"),
     };
     let headers = Headers::new();
     headers.set(SYNC_HEADER, sync)?;
+    if let Some(authorization) = outbound.authorization {
+        headers.set("Authorization", authorization)?;
+    }
     let mut init = RequestInit::new();
     init.with_headers(headers);
+    if let Some(body) = outbound.body {
+        init.with_method(worker::Method::Post)
+            .with_body(Some(body.into()));
+    }
     let request = Request::new_with_init(&target, &init)?;
     let stub = env
         .0

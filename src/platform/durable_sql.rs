@@ -11,11 +11,12 @@ use kv_sync_core::coordinator::ports::Alarm;
 use kv_sync_core::engine::error::StoreError;
 use kv_sync_core::engine::excerpt::first_line;
 use kv_sync_core::engine::time::{Micros, MICROS_PER_MILLI};
-use kv_sync_core::store::sql::{Sql, SqlRow, SqlValue};
+use kv_sync_core::store::sql::{RowCount, Sql, SqlRow, SqlValue};
+use std::cell::Cell;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
-use worker::{SqlStorage, SqlStorageValue, Storage};
+use worker::{SqlCursor, SqlStorage, SqlStorageValue, Storage};
 
 #[wasm_bindgen]
 extern "C" {
@@ -31,6 +32,8 @@ extern "C" {
 
 pub struct DurableSql {
     sql: SqlStorage,
+    /// What the storage counted for every statement so far.
+    counted: Cell<RowCount>,
     storage: Storage,
     transactional: TransactionalStorage,
 }
@@ -41,6 +44,7 @@ impl DurableSql {
     pub fn new(storage: Storage, raw: JsValue) -> Self {
         DurableSql {
             sql: storage.sql(),
+            counted: Cell::new(RowCount::default()),
             storage,
             transactional: raw.unchecked_into(),
         }
@@ -117,25 +121,36 @@ impl DurableSql {
     }
 }
 
+impl DurableSql {
+    /// Adds what a finished statement's cursor counted.
+    fn count(&self, cursor: &SqlCursor) {
+        let mut counted = self.counted.get();
+        counted.read += cursor.rows_read() as u64;
+        counted.written += cursor.rows_written() as u64;
+        self.counted.set(counted);
+    }
+}
+
 impl Sql for DurableSql {
     fn execute(&self, query: &str, params: &[SqlValue]) -> Result<(), StoreError> {
-        self.sql
-            .exec(query, bind(params))
-            .map(drop)
-            .map_err(storage_error)
+        let cursor = self.sql.exec(query, bind(params)).map_err(storage_error)?;
+        self.count(&cursor);
+        Ok(())
     }
 
     fn query(&self, query: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>, StoreError> {
         let cursor = self.sql.exec(query, bind(params)).map_err(storage_error)?;
         let names: Rc<[String]> = cursor.column_names().into();
-        cursor
+        let rows = cursor
             .raw()
             .map(|row| {
                 let values = row.map_err(storage_error)?;
                 let values = values.into_iter().map(read).collect::<Result<_, _>>()?;
                 Ok(SqlRow::new(names.clone(), values))
             })
-            .collect()
+            .collect();
+        self.count(&cursor);
+        rows
     }
 
     fn run_script(&self, script: &str) -> Result<(), StoreError> {
@@ -160,5 +175,9 @@ impl Sql for DurableSql {
 
     fn database_size(&self) -> u64 {
         self.sql.database_size() as u64
+    }
+
+    fn rows_counted(&self) -> RowCount {
+        self.counted.get()
     }
 }

@@ -8,7 +8,7 @@ use wasm_bindgen::JsValue;
 use worker::{Delay, Fetch, Headers, Request, RequestInit};
 
 use kv_sync_core::engine::time::{Micros, MICROS_PER_MILLI};
-use kv_sync_core::runtime::{HttpRequest, HttpResponse, Method, Runtime, TransportError};
+use kv_sync_core::runtime::{HttpRequest, HttpResponse, Method, RsaKey, Runtime, TransportError};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorkerRuntime;
@@ -69,6 +69,15 @@ impl Runtime for WorkerRuntime {
         super::webcrypto::sign_rs256(pkcs8_der, data).await
     }
 
+    async fn verify_rs256(
+        &self,
+        key: &RsaKey,
+        data: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String> {
+        super::webcrypto::verify_rs256(key, data, signature).await
+    }
+
     fn memory_bytes(&self) -> Option<u64> {
         Some(wasm_memory_bytes())
     }
@@ -98,6 +107,7 @@ async fn fetch(
     let outbound = Request::new_with_init(url, &init).map_err(failed)?;
     let response = Fetch::Request(outbound).send().await.map_err(failed)?;
     let retry_after = response.headers().get("Retry-After").ok().flatten();
+    let cache_control = response.headers().get("Cache-Control").ok().flatten();
     let status = response.status_code();
     let body = body_text(response)
         .await
@@ -105,6 +115,7 @@ async fn fetch(
     Ok(HttpResponse {
         status,
         retry_after,
+        cache_control,
         body,
     })
 }

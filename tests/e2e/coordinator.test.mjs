@@ -28,7 +28,7 @@ describe("concurrent webhooks during an alarm run", () => {
     emulator = await startEmulator();
     await seed(emulator.url, ["--reset", "--leads", "4000", "--events-per-lead", "1", "--seed", "11"]);
     worker = await startWorker({
-      vars: { BIGQUERY_API_BASE: emulator.url, SYNC_INTERVAL_SECONDS: "2", MAX_KV_WRITES_PER_INVOCATION: "250" },
+      vars: { BIGQUERY_API_BASE: emulator.url, SYNC_INTERVAL_SECONDS: "10", MAX_KV_WRITES_PER_INVOCATION: "250" },
     });
   });
   after(async () => {
@@ -112,7 +112,7 @@ describe("BigQuery down during an alarm run", () => {
   test("records a failure, backs off, and succeeds once BigQuery is back, with no manual step", { timeout: 300_000 }, async () => {
     const port = await freePort();
     const worker = await startWorker({
-      vars: { BIGQUERY_API_BASE: `http://127.0.0.1:${port}`, SYNC_INTERVAL_SECONDS: "3", INVOCATION_BUDGET_MS: "1500" },
+      vars: { BIGQUERY_API_BASE: `http://127.0.0.1:${port}`, SYNC_INTERVAL_SECONDS: "10", INVOCATION_BUDGET_MS: "1500" },
     });
     let emulator;
     try {

@@ -162,17 +162,17 @@ describe("hard deletes by reconciliation", () => {
   });
 });
 
-test("KV TTL 60 s, alarms every 3 s, one tombstone: exactly one full read per half TTL", { timeout: 180_000 }, async () => {
-  const { table, worker } = await syncedTable(10, { KV_EXPIRATION_TTL_SECONDS: "60", SYNC_INTERVAL_SECONDS: "3" });
+test("KV TTL 60 s, alarms every 10 s, one tombstone: exactly one full read per half TTL", { timeout: 180_000 }, async () => {
+  const { table, worker } = await syncedTable(10, { KV_EXPIRATION_TTL_SECONDS: "60", SYNC_INTERVAL_SECONDS: "10" });
   try {
     await table.insert([{ key: "tomb", updated_at: at(-50), deleted: true }]);
     const started = Date.now();
     await worker.status(); // arms the first alarm
-    await waitFor(async () => Date.now() - started > 80_000, { timeoutMs: 120_000, everyMs: 1_000, what: "80 s of alarms" });
+    await waitFor(async () => Date.now() - started > 100_000, { timeoutMs: 140_000, everyMs: 1_000, what: "100 s of alarms" });
     const runs = worker.events("run_started");
     const full = runs.filter((r) => r.full).map((r) => r._at);
-    assert.ok(runs.length >= 12, `${runs.length} runs in 80 s`);
-    assert.ok(full.length >= 3, `${full.length} full reads in 80 s`);
+    assert.ok(runs.length >= 8, `${runs.length} runs in 100 s`);
+    assert.ok(full.length >= 3, `${full.length} full reads in 100 s`);
     // Each full read comes half a TTL after the one before (give or take
     // one alarm interval and a run), never sooner; the runs between are
     // incremental: the tombstone never makes a refresh due.

@@ -44,12 +44,12 @@ async function startReceiver() {
 }
 
 describe("alerts", () => {
-  test("two failed runs raise one `failing`, delivered once the receiver is back; fixing the source raises one `recovered`", { timeout: 120_000 }, async () => {
+  test("two failed runs raise one `failing`, delivered once the receiver is back; fixing the source raises one `recovered`", { timeout: 200_000 }, async () => {
     const receiver = await startReceiver();
     const table = await sourceTable(emulator.url);
     const broken = `SELECT key, updated_at, name, visits FROM ${table.name} WHERE missing_column > 0`;
     const state = tempDir();
-    const vars = { BIGQUERY_API_BASE: emulator.url, ALERT_WEBHOOK_URL: receiver.url, ALERT_AFTER_FAILURES: "2", SYNC_INTERVAL_SECONDS: "2" };
+    const vars = { BIGQUERY_API_BASE: emulator.url, ALERT_WEBHOOK_URL: receiver.url, ALERT_AFTER_FAILURES: "2", SYNC_INTERVAL_SECONDS: "10" };
     let worker = await startWorker({ persistDir: state.dir, vars: { ...vars, SYNC_QUERY: broken } });
     try {
       receiver.failNext(1); // the first delivery finds the receiver down
@@ -64,7 +64,7 @@ describe("alerts", () => {
       assert.equal(failing.contentType, "application/json");
       for (const leak of [SECRET, "hook-secret-xyz", "missing_column"]) assert.ok(!failing.raw.includes(leak), `no ${leak} in an alert`);
       // More failures: the same episode, no new message.
-      await waitFor(async () => (await worker.status()).body.consecutive_failures >= 4, { timeoutMs: 30_000, what: "more failed runs" });
+      await waitFor(async () => (await worker.status()).body.consecutive_failures >= 4, { timeoutMs: 60_000, what: "more failed runs" });
       assert.equal(receiver.received.length, 1, "once per episode");
       const { body: status } = await worker.status();
       assert.equal(status.alerts.configured, true);
@@ -74,7 +74,7 @@ describe("alerts", () => {
       // The source is fixed (a new SYNC_QUERY, same state): the next run completes.
       await table.insert([{ key: "a", updated_at: at(-5), visits: 1 }]);
       worker = await startWorker({ persistDir: state.dir, vars: { ...vars, SYNC_QUERY: table.query } });
-      await waitFor(async () => receiver.received.length >= 2, { timeoutMs: 30_000, what: "the recovered alert" });
+      await waitFor(async () => receiver.received.length >= 2, { timeoutMs: 45_000, what: "the recovered alert" });
       assert.deepEqual(receiver.received.map((r) => r.body.kv_sync.event), ["failing", "recovered"]);
       assert.match(receiver.received[1].body.text, /recovered: run \d+ completed; KV matches BigQuery as of/);
       assert.ok(!JSON.stringify(receiver.received).includes(SECRET));

@@ -10,6 +10,7 @@
 //! - `bigquery`, `kv`: BigQuery's REST client and wire format; the KV
 //!   binding sink and the bulk REST API's wire format.
 //! - `settings`: every var, its default and its parser.
+//! - `push`: `POST /push`, rows Pub/Sub delivers (OIDC, envelope, verdict).
 //! - `edge`: the public routes' decisions (auth, routing, headers).
 //! - `runtime`: the seam to the platform (time, logs, fetch, crypto).
 //!
@@ -24,6 +25,7 @@ pub mod coordinator;
 pub mod edge;
 pub mod engine;
 pub mod kv;
+pub mod push;
 pub mod runtime;
 pub mod settings;
 pub mod store;

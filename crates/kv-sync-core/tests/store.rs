@@ -124,7 +124,9 @@ fn a_version_one_database_is_migrated_with_its_data() {
         hashes,
         vec![Some(StoredHash {
             hash: ContentHash(0xab),
-            written_at: 9
+            written_at: 9,
+            updated_at: None,
+            by_push: false,
         })]
     );
 }
@@ -282,6 +284,7 @@ fn written(keys: &[&str]) -> Vec<WrittenKey> {
             key: (*k).into(),
             hash: ContentHash(7),
             written_at: S,
+            updated_at: S / 2,
         })
         .collect()
 }

@@ -2,7 +2,9 @@
 // produce: BigQuery refusing the unpruned read of a whole table (400
 // resourcesExceeded, as the real service answers when the wrapper's global
 // ORDER BY exceeds its memory), and pages that are slow to arrive. Every
-// other request passes through unchanged.
+// other request passes through unchanged. It records every request it
+// receives (`requests`: method, url, body text) and `queries()` gives the
+// parsed bodies of the jobs.query calls, in order.
 import { once } from "node:events";
 import { createServer } from "node:http";
 
@@ -14,10 +16,12 @@ function readsEverything(body) {
 
 export async function startBigQueryProxy(emulatorUrl) {
   const knobs = { failFullReads: false, pageDelayMs: 0, refused: 0 };
+  const requests = [];
   const server = createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const raw = Buffer.concat(chunks);
+    requests.push({ method: req.method, url: req.url, body: raw.toString(), at: Date.now() });
     if (knobs.failFullReads && req.method === "POST" && req.url.endsWith("/queries")) {
       let body = null;
       try {
@@ -47,6 +51,9 @@ export async function startBigQueryProxy(emulatorUrl) {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     knobs,
+    requests,
+    /** The jobs.query request bodies received so far, parsed, oldest first. */
+    queries: () => requests.filter((r) => r.method === "POST" && /\/queries(\?|$)/.test(r.url)).map((r) => JSON.parse(r.body)),
     stop: () => new Promise((r) => server.close(r)),
   };
 }

@@ -12,6 +12,7 @@ use super::retry::{Failure, NextStep, Retries};
 use super::wire::{parse_response, query_request, results_query_string, Call};
 use crate::engine::error::WarehouseError;
 use crate::engine::ports::{JobRef, ResultPage, Warehouse};
+use crate::engine::record::ContentHash;
 use crate::engine::source_query::SourceQuery;
 use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
 use crate::runtime::url::encode;
@@ -32,6 +33,8 @@ pub struct BigQueryClient<'r, R> {
     auth: Option<ServiceAccountAuth>,
     /// No retry starts a wait that would end after this time.
     deadline: Micros,
+    /// The digest and the JSON of the last result schema read.
+    result_schema: Option<(ContentHash, String)>,
 }
 
 /// A call that failed, with what the answer asked of a retry.
@@ -64,7 +67,16 @@ impl<'r, R: Runtime> BigQueryClient<'r, R> {
             location: config.location.clone(),
             auth,
             deadline,
+            result_schema: None,
         }
+    }
+
+    /// The last result schema this client read (its digest and JSON), so
+    /// the coordinator can type pushed rows as the pull types them.
+    pub fn result_schema(&self) -> Option<(ContentHash, &str)> {
+        self.result_schema
+            .as_ref()
+            .map(|(digest, fields)| (*digest, fields.as_str()))
     }
 
     /// The token in use now, with the account it belongs to, so the
@@ -176,7 +188,12 @@ impl<'r, R: Runtime> BigQueryClient<'r, R> {
             let used_cached_token = self.auth.as_ref().is_some_and(|a| a.token.is_some());
             let CallError { error, retry_after } =
                 match self.send_once(call, method, url, body).await {
-                    Ok(page) => return Ok(page),
+                    Ok(page) => {
+                        if let (Some(digest), Some(fields)) = (page.schema, &page.schema_fields) {
+                            self.result_schema = Some((digest, fields.clone()));
+                        }
+                        return Ok(page);
+                    }
                     Err(e) => e,
                 };
             let failure = Failure {

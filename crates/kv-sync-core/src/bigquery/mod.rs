@@ -8,6 +8,7 @@ pub(crate) mod credentials;
 pub(crate) mod endpoint;
 pub(crate) mod json;
 mod page;
+pub(crate) mod pushed_row;
 pub(crate) mod retry;
 pub(crate) mod row;
 #[cfg(any(test, feature = "testing"))]

@@ -16,6 +16,8 @@ use crate::engine::record::{ContentHash, PageRow};
 #[derive(Default)]
 pub(super) struct QueryBody {
     pub job_reference: Option<WireJobRef>,
+    /// The query's id when short query mode answered without a job.
+    pub query_id: Option<String>,
     pub job_complete: Option<bool>,
     pub rows: Vec<PageRow>,
     pub total_rows: Option<String>,
@@ -23,6 +25,8 @@ pub(super) struct QueryBody {
     pub errors: Vec<ErrorProto>,
     /// The digest of the result's columns, when the body has a schema.
     pub schema_digest: Option<ContentHash>,
+    /// The schema's JSON as the body gave it.
+    pub schema_fields: Option<String>,
     /// Why the result's columns cannot be synced (`Schema::unusable`).
     pub unusable: Option<String>,
 }
@@ -53,8 +57,13 @@ impl QueryBody {
             match (name, &schema) {
                 ("rows", Some(schema)) => page.rows = read_rows(r, schema)?,
                 ("rows", None) => early_rows = Some(r.skip()?),
-                ("schema", _) => schema = r.parse()?,
+                ("schema", _) => {
+                    let text = r.skip()?;
+                    schema = Reader::new(text).parse()?;
+                    page.schema_fields = schema.is_some().then(|| text.to_string());
+                }
                 ("jobReference", _) => page.job_reference = r.parse()?,
+                ("queryId", _) => page.query_id = r.parse()?,
                 ("jobComplete", _) => page.job_complete = r.parse()?,
                 ("totalRows", _) => page.total_rows = r.parse()?,
                 ("pageToken", _) => page.page_token = r.parse()?,

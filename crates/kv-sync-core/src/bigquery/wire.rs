@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::page::{ErrorProto, QueryBody};
+use super::page::{ErrorProto, QueryBody, WireJobRef};
 use crate::engine::error::WarehouseError;
 use crate::engine::excerpt::{excerpt, QUOTE_BYTES};
 use crate::engine::ports::{JobRef, ResultPage};
@@ -40,6 +40,10 @@ pub fn query_request(query: &SourceQuery, location: &str) -> Value {
         "maxResults": query.page_rows,
         "timeoutMs": WAIT_MS,
         "formatOptions": {"useInt64Timestamp": true},
+        // Short query mode: a small result comes back at once without a
+        // job (lower latency for the idle polls of a 10 s interval); a
+        // result that pages, or a query that runs long, still gets one.
+        "jobCreationMode": "JOB_CREATION_OPTIONAL",
     });
     if let Some(id) = &query.request_id {
         body["requestId"] = json!(id);
@@ -104,9 +108,22 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
     if let Some(unusable) = response.unusable {
         return Err(WarehouseError::InvalidQuery(unusable));
     }
-    let job = response
-        .job_reference
-        .ok_or_else(|| WarehouseError::Malformed("response has no jobReference".into()))?;
+    let complete = response.job_complete.unwrap_or(false);
+    let job = match (response.job_reference, response.query_id) {
+        (Some(job), _) => job,
+        // Answered in short query mode: the whole result is here, and
+        // there is no job to read more from.
+        (None, Some(query_id)) if complete && response.page_token.is_none() => WireJobRef {
+            project_id: String::new(),
+            job_id: format!("query:{query_id}"),
+            location: None,
+        },
+        _ => {
+            return Err(WarehouseError::Malformed(
+                "response has no jobReference".into(),
+            ))
+        }
+    };
     let total_rows = match response.total_rows {
         Some(t) => Some(
             t.parse::<u64>()
@@ -120,11 +137,12 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
             job_id: job.job_id,
             location: job.location,
         },
-        complete: response.job_complete.unwrap_or(false),
+        complete,
         rows: response.rows,
         total_rows,
         next_page_token: response.page_token.filter(|t| !t.is_empty()),
         schema: response.schema_digest,
+        schema_fields: response.schema_fields,
         bytes: body.len(),
     })
 }

@@ -41,6 +41,25 @@ fn a_page_is_parsed_with_its_token_and_total() {
 }
 
 #[test]
+fn short_query_mode_is_asked_for_and_a_jobless_answer_is_a_whole_result() {
+    let asked = query_request(&wrap("SELECT 1", 0, None, 500), "US");
+    assert_eq!(asked["jobCreationMode"], "JOB_CREATION_OPTIONAL");
+    assert_eq!(asked.get("useQueryCache"), None, "the cache stays on");
+    let jobless = r#"{"queryId":"q1","jobComplete":true,"totalRows":"1",
+        "schema":{"fields":[{"name":"key","type":"STRING"}]},"rows":[{"f":[{"v":"a"}]}]}"#;
+    let page = parse_response(Call::Query, 200, jobless).unwrap();
+    assert!(page.complete && page.next_page_token.is_none());
+    assert_eq!(page.job.job_id, "query:q1");
+    assert_eq!(page.rows.len(), 1);
+    // Without a job there is nothing to page or wait on: that is malformed.
+    let unfinished = r#"{"queryId":"q1","jobComplete":false}"#;
+    assert!(matches!(
+        parse_response(Call::Query, 200, unfinished),
+        Err(WarehouseError::Malformed(_))
+    ));
+}
+
+#[test]
 fn an_unfinished_job_is_not_an_empty_result() {
     let page = parse_response(
         Call::Query,

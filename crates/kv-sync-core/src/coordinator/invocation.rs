@@ -14,7 +14,7 @@ use crate::engine::progress::RunProgress;
 use crate::engine::run::{Engine, Outcome, Ports, Report, TimeSpent};
 use crate::engine::time::Micros;
 use crate::runtime::Runtime;
-use crate::store::sql::Sql;
+use crate::store::sql::{RowCount, Sql};
 use crate::store::Store;
 
 /// How an invocation ended, for the webhook's answer.
@@ -40,6 +40,7 @@ where
     /// Works on run `run_id` for one invocation.
     pub(super) async fn invoke(&self, run_id: u64) -> Result<Ended, StoreError> {
         let started = self.runtime.now();
+        let rows_before = self.store.sql().rows_counted();
         let settings = self.settings();
         let limits = self.run_limits(&settings);
         let Ok(lease) = self
@@ -79,7 +80,8 @@ where
                 read_ahead: None,
             },
         };
-        self.carry_out(report, lease.fence, started).await
+        self.carry_out(report, lease.fence, started, rows_before)
+            .await
     }
 
     async fn run_engine<W: Warehouse, K: KvSink>(
@@ -112,6 +114,7 @@ where
         report: Report,
         fence: u64,
         started: Micros,
+        rows_before: RowCount,
     ) -> Result<Ended, StoreError> {
         let state = self.store.state()?;
         let now = self.runtime.now();
@@ -128,6 +131,8 @@ where
         let time = reply::TimeLog::new(now - started, &report.time_spent);
         let mut line = reply::log_line(&settlement.end, &run, settlement.wake_at, now, time);
         line.wasm_memory_bytes = self.runtime.memory_bytes();
+        // What this invocation's own statements cost in storage rows.
+        line.storage_rows = Some(self.store.sql().rows_counted() - rows_before);
         self.runtime.log(&line);
         if let Some(at) = settlement.wake_at {
             self.arm(at).await?;

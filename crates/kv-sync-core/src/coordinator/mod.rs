@@ -15,6 +15,7 @@ mod dry_run;
 mod invocation;
 pub mod policy;
 pub mod ports;
+mod push;
 mod status_report;
 mod triggers;
 
@@ -27,6 +28,7 @@ use crate::engine::error::StoreError;
 use crate::engine::limits::RunLimits;
 use crate::engine::read_ahead::ReadAhead;
 use crate::engine::time::{to_rfc3339, Micros};
+use crate::push::key_set::KeySet;
 use crate::runtime::Runtime;
 use crate::settings::deployment::Settings;
 use crate::settings::syncs::DEFAULT_SYNC;
@@ -48,12 +50,16 @@ pub const SYNC_HEADER: &str = "X-KV-Sync-Name";
 /// A request the Worker's routes forwarded, after auth and checks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
-    /// `/sync`, `/status` or `/ensure-alarm`.
+    /// `/sync`, `/status`, `/ensure-alarm` or `/push`.
     pub path: String,
     /// The query's pairs, decoded.
     pub query: Vec<(String, String)>,
     /// The sync named by `SYNC_HEADER`.
     pub sync: Option<String>,
+    /// The `Authorization` header of a push (its OIDC token).
+    pub authorization: Option<String>,
+    /// The body of a push.
+    pub body: String,
 }
 
 pub struct Coordinator<S, R, E, C = Configured> {
@@ -72,6 +78,8 @@ pub struct Coordinator<S, R, E, C = Configured> {
     read_ahead: RefCell<Option<ReadAhead>>,
     /// Set once this object has applied what its settings changed.
     deploy_applied: Cell<bool>,
+    /// Google's keys that sign push tokens, as last fetched.
+    key_set: RefCell<KeySet>,
 }
 
 impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
@@ -116,6 +124,7 @@ where
             settings,
             read_ahead: RefCell::new(None),
             deploy_applied: Cell::new(false),
+            key_set: RefCell::new(KeySet::default()),
         }
     }
 
@@ -161,6 +170,10 @@ where
                 }
             }
             "/status" => self.status().await,
+            "/push" => {
+                self.push(request.authorization.as_deref(), &request.body)
+                    .await
+            }
             "/ensure-alarm" => Ok(Reply::json(
                 200,
                 &json!({"success": true, "next_alarm_at": self.store.sql().alarm_at().await?.map(to_rfc3339)}),

@@ -49,6 +49,7 @@ where
             next_alarm_at: self.store.sql().alarm_at().await?,
             interval_seconds: config.interval_seconds,
             storage_bytes: self.store.sql().database_size(),
+            push: self.store.push_counters()?,
             next_run_full_reason: full_read_due(&state, now, config),
             alerts: AlertsView {
                 configured: settings.run().is_ok_and(|s| s.alert_url.is_some()),

@@ -1,5 +1,6 @@
-//! Routing: `/sync-kv-now`, `/status` (each for `?sync=NAME`), `/syncs` and
-//! `/dashboard`, the methods each takes, and which sync a request is for.
+//! Routing: `/sync-kv-now`, `/status`, `/push` (each for `?sync=NAME`),
+//! `/syncs` and `/dashboard`, the methods each takes, and which sync a
+//! request is for.
 
 use super::auth::{Access, Verdict};
 use crate::engine::excerpt::excerpt;
@@ -14,6 +15,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub enum Route {
     Sync,
     Status,
+    /// Pub/Sub push deliveries: there only when `PUSH_AUDIENCE` is set,
+    /// and authenticated by their OIDC token, not the webhook bearer.
+    Push,
     Syncs,
     Dashboard,
 }
@@ -24,6 +28,7 @@ impl Route {
             "/sync-kv-now" => Some(Route::Sync),
             "/status" => Some(Route::Status),
             "/syncs" => Some(Route::Syncs),
+            "/push" => Some(Route::Push),
             "/dashboard" | "/dashboard/" => Some(Route::Dashboard),
             _ => None,
         }
@@ -32,7 +37,7 @@ impl Route {
     /// The `Allow` header's value.
     pub fn allow(self) -> &'static str {
         match self {
-            Route::Sync => "POST",
+            Route::Sync | Route::Push => "POST",
             Route::Status | Route::Syncs | Route::Dashboard => "GET, HEAD",
         }
     }
@@ -40,7 +45,7 @@ impl Route {
     /// Whether the route takes `method` (upper case, as HTTP spells it).
     pub fn allows(self, method: &str) -> bool {
         match self {
-            Route::Sync => method == "POST",
+            Route::Sync | Route::Push => method == "POST",
             _ => matches!(method, "GET" | "HEAD"),
         }
     }

@@ -92,6 +92,7 @@ fn confirmed(plan: &BatchPlan, results: &[Result<(), SinkError>], now: Micros) -
                 key: position.key.clone(),
                 hash: *hash,
                 written_at: now,
+                updated_at: position.updated_at,
             }),
             _ => None,
         })

@@ -14,6 +14,7 @@ pub mod kv_path;
 pub mod limits;
 pub(crate) mod plan;
 pub mod ports;
+pub mod precedence;
 pub mod progress;
 pub(crate) mod read_ahead;
 pub mod record;

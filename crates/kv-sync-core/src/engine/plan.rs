@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use super::cursor::Cursor;
 use super::error::StoreError;
 use super::ports::{KvOp, StateStore, StoredHash};
+use super::precedence::is_stale;
 use super::record::{Change, Checked, ContentHash, Metadata, Quarantined, SourceRecord};
 use super::time::Micros;
 
@@ -144,6 +145,12 @@ fn needs_write(
     let Some(previous) = previous.filter(|_| !rules.rewrite) else {
         return true;
     };
+    // A push wrote a newer version than this read found: the pull's query
+    // ran before the row changed, and the next read finds the newer one.
+    let delete = record.change == Change::Delete;
+    if previous.by_push && is_stale(&previous, record.position.updated_at, delete) {
+        return false;
+    }
     if previous.hash != record.hash {
         return true;
     }
@@ -155,14 +162,20 @@ fn needs_write(
 }
 
 fn operation(record: SourceRecord, rules: &WriteRules<'_>) -> KvOp {
-    let key = format!("{}{}", rules.key_prefix, record.position.key);
+    kv_op(record, rules.key_prefix, rules.now)
+}
+
+/// The KV operation that applies `record` under `key_prefix`, its metadata
+/// saying it was synced `now`: the same for a pulled row and a pushed one.
+pub(crate) fn kv_op(record: SourceRecord, key_prefix: &str, now: Micros) -> KvOp {
+    let key = format!("{key_prefix}{}", record.position.key);
     match record.change {
         Change::Put { value } => KvOp::Put {
             key,
             value,
             metadata: Metadata {
                 updated_at: record.position.updated_at,
-                synced_at: rules.now,
+                synced_at: now,
             },
         },
         Change::Delete => KvOp::Delete { key },

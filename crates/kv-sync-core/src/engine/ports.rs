@@ -42,6 +42,9 @@ pub struct ResultPage {
     /// A digest of the result's columns (names and types), when the page
     /// says: a change of it makes the next run a full one.
     pub schema: Option<ContentHash>,
+    /// The result's columns as BigQuery described them (its `schema`
+    /// JSON), when the page says: pushed rows are typed by them.
+    pub schema_fields: Option<String>,
     /// The size of the page as it arrived, in bytes: pages are sized by
     /// bytes as well as rows, so large values do not fill the memory.
     pub bytes: usize,
@@ -125,6 +128,11 @@ pub trait KvSink {
 pub struct StoredHash {
     pub hash: ContentHash,
     pub written_at: Micros,
+    /// The source `updated_at` of the row written (none for keys written
+    /// before kv-sync kept it).
+    pub updated_at: Option<Micros>,
+    /// Whether `POST /push` wrote it, rather than a run.
+    pub by_push: bool,
 }
 
 /// A key whose write (or delete) KV acknowledged in this batch.
@@ -133,6 +141,8 @@ pub struct WrittenKey {
     pub key: String,
     pub hash: ContentHash,
     pub written_at: Micros,
+    /// The source `updated_at` of the row written.
+    pub updated_at: Micros,
 }
 
 /// Everything one acknowledged batch changes, committed as one unit.

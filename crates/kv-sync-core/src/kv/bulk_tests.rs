@@ -53,8 +53,8 @@ fn refuse_dots(runtime: &ScriptedRuntime) {
         let body = body.to_string();
         crate::runtime::HttpResponse {
             status,
-            retry_after: None,
             body,
+            ..Default::default()
         }
     }));
 }

@@ -13,6 +13,7 @@ pub(crate) mod url;
 
 use crate::engine::ports::Clock;
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
+pub use crate::push::key_set::RsaKey;
 
 /// The HTTP methods kv-sync sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,11 +33,13 @@ pub struct HttpRequest<'a> {
     pub body: Option<&'a str>,
 }
 
-/// What came back: the status, the `Retry-After` header and the body text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What came back: the status, the `Retry-After` and `Cache-Control`
+/// headers and the body text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
     pub retry_after: Option<String>,
+    pub cache_control: Option<String>,
     pub body: String,
 }
 
@@ -99,6 +102,16 @@ pub trait Runtime {
 
     /// Signs `data` with RSASSA-PKCS1-v1_5 / SHA-256 under a PKCS#8 DER key.
     async fn sign_rs256(&self, pkcs8_der: &[u8], data: &[u8]) -> Result<Vec<u8>, String>;
+
+    /// Whether `signature` is an RSASSA-PKCS1-v1_5 / SHA-256 signature of
+    /// `data` under the RSA public key `key` (a JWK's base64url modulus and
+    /// exponent); `Err` when the key itself is unusable.
+    async fn verify_rs256(
+        &self,
+        key: &RsaKey,
+        data: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String>;
 
     /// The isolate's wasm memory, where there is one: it never shrinks, so
     /// after an invocation it is the high-water mark the logs report.

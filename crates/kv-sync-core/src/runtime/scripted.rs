@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::{HttpRequest, HttpResponse, Method, Runtime, TransportError};
+use super::{HttpRequest, HttpResponse, Method, RsaKey, Runtime, TransportError};
 use crate::engine::time::Micros;
 
 /// A request as the test runtime received it.
@@ -46,6 +46,7 @@ impl ScriptedRuntime {
             status,
             retry_after: retry_after.map(str::to_owned),
             body: body.to_owned(),
+            ..HttpResponse::default()
         }));
     }
 
@@ -129,7 +130,23 @@ impl Runtime for ScriptedRuntime {
         0.5
     }
 
+    /// Not RSA: the last 8 bytes of `data`, reversed (tests sign tokens
+    /// for `verify_rs256` the same way).
     async fn sign_rs256(&self, _pkcs8_der: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
         Ok(data.iter().rev().take(8).copied().collect())
+    }
+
+    /// Accepts what `sign_rs256` made, under any key but one whose
+    /// exponent is not base64url.
+    async fn verify_rs256(
+        &self,
+        key: &RsaKey,
+        data: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String> {
+        if key.e.contains(['+', '/', '=']) {
+            return Err(format!("unusable key exponent {:?}", key.e));
+        }
+        Ok(self.sign_rs256(&[], data).await? == signature)
     }
 }

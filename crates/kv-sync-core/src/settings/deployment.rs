@@ -9,6 +9,7 @@ use crate::engine::error::RunError;
 use crate::engine::limits::RunLimits;
 use crate::engine::run::RunSpec;
 use crate::kv::bulk::BulkEndpoint;
+use crate::settings::push::PushSettings;
 use crate::settings::syncs::{read_sync, sync_names, SyncDefinition, DEFAULT_SYNC};
 use crate::settings::{ConfigError, SyncConfig};
 
@@ -29,6 +30,8 @@ pub struct Settings {
     /// The sync these settings are for.
     pub name: String,
     parsed: Result<RunSettings, RunError>,
+    /// `POST /push`'s settings, when it is on.
+    pub push: Option<PushSettings>,
     /// What the lease and budgets go by while the settings are broken, so
     /// that failure is recorded under a lease like any other.
     fallback: SyncConfig,
@@ -39,6 +42,7 @@ impl Settings {
         Settings {
             name: name.to_string(),
             parsed: parse(env, name),
+            push: PushSettings::read(|var| env.setting(var)),
             fallback: SyncConfig::default(),
         }
     }

@@ -8,6 +8,7 @@
 use std::fmt;
 
 pub(crate) mod deployment;
+pub mod push;
 pub mod syncs;
 pub mod table;
 

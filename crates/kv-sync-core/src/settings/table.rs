@@ -63,8 +63,8 @@ pub const SETTINGS: &[Setting] = &[
         "SYNC_INTERVAL_SECONDS",
         Some("interval_seconds"),
         "300",
-        1,
-        "from the end of one run to the start of the next",
+        10,
+        "from the end of one run to the start of the next (at least 10)",
     ),
     setting(
         "SYNC_LOOKBACK_SECONDS",
@@ -150,6 +150,27 @@ pub const SETTINGS: &[Setting] = &[
         "https://api.cloudflare.com/client/v4",
         0,
         "Cloudflare's REST API, for the KV bulk path",
+    ),
+    setting(
+        "PUSH_AUDIENCE",
+        None,
+        "—",
+        0,
+        "turns on `POST /push`: the audience of the push subscription's OIDC tokens",
+    ),
+    setting(
+        "PUSH_SERVICE_ACCOUNT",
+        None,
+        "—",
+        0,
+        "when set, pushes must be signed for this service account",
+    ),
+    setting(
+        "GOOGLE_OIDC_CERTS_URL",
+        None,
+        "https://www.googleapis.com/oauth2/v3/certs",
+        0,
+        "Google's OIDC signing keys (a JWKS)",
     ),
 ];
 

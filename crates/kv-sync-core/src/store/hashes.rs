@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::sql::{json_arrays, Sql};
+use super::sql::{json_arrays, Sql, SqlRow};
 use super::Store;
 use crate::engine::error::StoreError;
 use crate::engine::ports::{Census, Checkpoint, Orphan, StateStore, StoredHash};
@@ -27,19 +27,21 @@ impl<S: Sql> Store<S> {
         // full read is under way); only a full run marks what it read
         // unchanged.
         let run = c.progress.run_id;
-        let rows: Vec<(&str, String, Micros)> = c
+        let rows: Vec<(&str, String, Micros, Micros)> = c
             .written
             .iter()
-            .map(|w| (w.key.as_str(), w.hash.to_hex(), w.written_at))
+            .map(|w| (w.key.as_str(), w.hash.to_hex(), w.written_at, w.updated_at))
             .collect();
         // A key list can pass the platform's 2 MB limit for one value: it
         // travels in as many parameters as it needs.
         for array in json_arrays(&rows)? {
             self.sql.execute(
-                "INSERT INTO key_hashes (key, hash, written_at, seen_run)
-                   SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?2
+                "INSERT INTO key_hashes (key, hash, written_at, updated_at, by_push, seen_run)
+                   SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+                          json_extract(value, '$[3]'), 0, ?2
                    FROM json_each(?1) WHERE true
                  ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, written_at = excluded.written_at,
+                   updated_at = excluded.updated_at, by_push = 0,
                    seen_run = COALESCE(excluded.seen_run, key_hashes.seen_run)",
                 params![array, run],
             )?;
@@ -63,6 +65,16 @@ impl<S: Sql> Store<S> {
     }
 }
 
+/// A `key_hashes` row as the change detector reads it.
+pub(super) fn stored_hash(row: &SqlRow) -> Result<StoredHash, StoreError> {
+    Ok(StoredHash {
+        hash: row.get("hash")?,
+        written_at: row.get("written_at")?,
+        updated_at: row.get("updated_at")?,
+        by_push: row.get("by_push")?,
+    })
+}
+
 /// Implemented on a shared reference: the store holds no state of its own
 /// (SQLite does), so the coordinator lends the engine the one it has.
 impl<S: Sql> StateStore for &Store<S> {
@@ -72,15 +84,13 @@ impl<S: Sql> StateStore for &Store<S> {
         // bound parameters at 100).
         for array in json_arrays(keys)? {
             let rows = self.sql.query(
-                "SELECT h.key AS key, h.hash AS hash, h.written_at AS written_at FROM json_each(?) AS k JOIN key_hashes AS h ON h.key = k.value",
+                "SELECT h.key AS key, h.hash AS hash, h.written_at AS written_at, h.updated_at AS updated_at,
+                        h.by_push AS by_push
+                   FROM json_each(?) AS k JOIN key_hashes AS h ON h.key = k.value",
                 params![array],
             )?;
             for row in rows {
-                let stored = StoredHash {
-                    hash: row.get("hash")?,
-                    written_at: row.get("written_at")?,
-                };
-                found.insert(row.get("key")?, stored);
+                found.insert(row.get("key")?, stored_hash(&row)?);
             }
         }
         Ok(keys.iter().map(|k| found.remove(*k)).collect())

@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0010_mirror_under_change",
         include_str!("../../../../migrations/0010_mirror_under_change.sql"),
     ),
+    (
+        11,
+        "0011_live_sync",
+        include_str!("../../../../migrations/0011_live_sync.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the versions it applied.

@@ -11,12 +11,14 @@ pub(crate) mod alert_queue;
 mod failed;
 mod hashes;
 pub mod migrations;
+mod push;
 mod runs;
 pub mod sql;
 mod state;
 mod token;
 
 pub use failed::FailedRow;
+pub use push::PushedWrite;
 
 use sql::Sql;
 

@@ -101,6 +101,14 @@ fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
     })
 }
 
+/// How a run ended, as its record keeps it.
+#[derive(Clone, Copy)]
+struct RunEnding<'a> {
+    status: RunStatus,
+    at: Micros,
+    error: Option<&'a RunError>,
+}
+
 fn to_json(progress: &RunProgress) -> Result<String, StoreError> {
     serde_json::to_string(progress).map_err(|e| StoreError::Storage(e.to_string()))
 }
@@ -109,16 +117,9 @@ impl<S: Sql> Store<S> {
     /// Records a new active run and returns its starting progress.
     pub fn create_run(&self, start: &RunStart, now: Micros) -> Result<RunProgress, StoreError> {
         self.sql.transaction(|| {
-            self.sql.execute(
-                "INSERT INTO runs (trigger, status, started_at, full, reason) VALUES (?, ?, ?, ?, ?)",
-                params![start.trigger, RunStatus::Running, now, start.mode.full, start.reason],
-            )?;
-            let id: u64 = self
-                .sql
-                .query("SELECT last_insert_rowid() AS id", &[])?
-                .first()
-                .ok_or_else(|| StoreError::Storage("the new run got no id".into()))?
-                .get("id")?;
+            // The id is taken before the insert, so the run is written once,
+            // its checkpoint with it (a storage row written less per run).
+            let id = self.next_run_id()?;
             let progress = match &start.resume {
                 // The read goes on under this run's id; the keys the earlier
                 // attempts marked still count as read.
@@ -135,8 +136,17 @@ impl<S: Sql> Store<S> {
                 },
             };
             self.sql.execute(
-                "UPDATE runs SET checkpoint = ? WHERE id = ?",
-                params![to_json(&progress)?, id],
+                "INSERT INTO runs (id, trigger, status, started_at, full, reason, checkpoint)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    id,
+                    start.trigger,
+                    RunStatus::Running,
+                    now,
+                    start.mode.full,
+                    start.reason,
+                    to_json(&progress)?
+                ],
             )?;
             // The run takes up the suspended read it resumes; a full run
             // supersedes any.
@@ -203,11 +213,33 @@ impl<S: Sql> Store<S> {
     }
 
     pub(super) fn write_progress(&self, p: &RunProgress) -> Result<(), StoreError> {
+        self.write_run(p, None)
+    }
+
+    /// Writes the run's counters and checkpoint, and when it `ended`, its
+    /// status, end time and error (then the checkpoint is dropped): one
+    /// statement, one storage row.
+    fn write_run(&self, p: &RunProgress, ended: Option<RunEnding<'_>>) -> Result<(), StoreError> {
         let c = &p.counters;
+        let checkpoint = match ended {
+            Some(_) => None,
+            None => Some(to_json(p)?),
+        };
+        let (status, finished_at, error, error_class) = match ended {
+            Some(e) => (
+                Some(e.status),
+                Some(e.at),
+                e.error.map(ToString::to_string),
+                e.error.map(RunError::class),
+            ),
+            None => (None, None, None, None),
+        };
         self.sql.execute(
             "UPDATE runs SET invocations = ?, bigquery_jobs = ?, total_rows = ?, rows_read = ?, rows_written = ?,
                rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, rows_orphaned = ?, rows_late = ?, warning = ?,
-               kv_path = ?, kv_path_reason = ?, degraded = ?, late_warning = ?, checkpoint = ?
+               kv_path = ?, kv_path_reason = ?, degraded = ?, late_warning = ?, checkpoint = ?,
+               status = COALESCE(?, status), finished_at = COALESCE(?, finished_at),
+               error = COALESCE(?, error), error_class = COALESCE(?, error_class)
               WHERE id = ?",
             params![
                 p.invocations,
@@ -225,7 +257,11 @@ impl<S: Sql> Store<S> {
                 p.kv_path_reason,
                 p.degraded,
                 p.late_warning,
-                to_json(p)?,
+                checkpoint,
+                status,
+                finished_at,
+                error,
+                error_class,
                 p.run_id
             ],
         )
@@ -245,11 +281,7 @@ impl<S: Sql> Store<S> {
         let finish = |error: Option<&RunError>, completion: Option<&Completion>| {
             self.sql.transaction(|| {
                 let keep_streak = completion.is_some_and(|c| c.keeps_failure_streak);
-                self.finish_run(fence, progress, error, keep_streak, now)?;
-                self.sql.execute(
-                    "UPDATE sync_state SET next_sync_at = ? WHERE id = 1",
-                    params![settled.wake_at],
-                )?;
+                self.finish_run(fence, progress, error, keep_streak, settled.wake_at, now)?;
                 if let Some(suspended) = &settled.suspend {
                     let text = serde_json::to_string(suspended)
                         .map_err(|e| StoreError::Storage(e.to_string()))?;
@@ -281,6 +313,7 @@ impl<S: Sql> Store<S> {
         progress: &RunProgress,
         error: Option<&RunError>,
         keep_streak: bool,
+        next_sync_at: Option<Micros>,
         now: Micros,
     ) -> Result<(), StoreError> {
         let status = if error.is_some() {
@@ -290,26 +323,20 @@ impl<S: Sql> Store<S> {
         };
         let c = &progress.counters;
         self.check_fence(fence)?;
-        self.write_progress(progress)?;
+        let ending = RunEnding {
+            status,
+            at: now,
+            error,
+        };
+        self.write_run(progress, Some(ending))?;
         self.sql.execute(
-            "UPDATE runs SET status = ?, finished_at = ?, error = ?, error_class = ?, checkpoint = NULL
-              WHERE id = ?",
-            params![
-                status,
-                now,
-                error.map(ToString::to_string),
-                error.map(RunError::class),
-                progress.run_id
-            ],
-        )?;
-        self.sql.execute(
-            "UPDATE sync_state SET active_run_id = NULL, lease_expires_at = ?,
+            "UPDATE sync_state SET active_run_id = NULL, lease_expires_at = ?, next_sync_at = ?,
                consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1
                  WHEN ? THEN consecutive_failures ELSE 0 END,
                total_runs = total_runs + 1, total_rows_written = total_rows_written + ?,
                total_rows_deleted = total_rows_deleted + ?, total_rows_unchanged = total_rows_unchanged + ?,
                total_rows_failed = total_rows_failed + ? WHERE id = 1",
-            params![now, error.is_some(), keep_streak, c.rows_written, c.rows_deleted, c.rows_unchanged, c.rows_failed],
+            params![now, next_sync_at, error.is_some(), keep_streak, c.rows_written, c.rows_deleted, c.rows_unchanged, c.rows_failed],
         )?;
         self.sql.execute(
             "DELETE FROM runs WHERE id <= ?",

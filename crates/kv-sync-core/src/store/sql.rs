@@ -37,6 +37,28 @@ pub trait Sql {
 
     /// The database's size in bytes, for `/status`.
     fn database_size(&self) -> u64;
+
+    /// The rows read and written since the connection opened, as the
+    /// storage counts them (Durable Objects bill by these).
+    fn rows_counted(&self) -> RowCount;
+}
+
+/// Rows read and written, as the storage API counts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RowCount {
+    pub read: u64,
+    pub written: u64,
+}
+
+impl std::ops::Sub for RowCount {
+    type Output = RowCount;
+
+    fn sub(self, earlier: RowCount) -> RowCount {
+        RowCount {
+            read: self.read.saturating_sub(earlier.read),
+            written: self.written.saturating_sub(earlier.written),
+        }
+    }
 }
 
 /// One result row, read by column name through typed accessors: adding a

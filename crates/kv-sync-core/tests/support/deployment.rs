@@ -120,6 +120,22 @@ impl Deployment {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             sync: Some(self.sync.clone()),
+            ..Request::default()
+        };
+        let reply = block_on(self.coordinator.fetch(request)).expect("the store answers");
+        let body = serde_json::from_str(&reply.body).expect("replies are JSON");
+        (reply.status, body)
+    }
+
+    /// A Pub/Sub delivery of `body` with `authorization`, as the routes
+    /// forward it.
+    pub fn push(&self, authorization: Option<&str>, body: &str) -> (u16, Value) {
+        let request = Request {
+            path: "/push".into(),
+            sync: Some(self.sync.clone()),
+            authorization: authorization.map(str::to_owned),
+            body: body.into(),
+            ..Request::default()
         };
         let reply = block_on(self.coordinator.fetch(request)).expect("the store answers");
         let body = serde_json::from_str(&reply.body).expect("replies are JSON");

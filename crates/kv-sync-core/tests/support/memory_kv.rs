@@ -34,6 +34,10 @@ impl MemoryKv {
         Some(serde_json::from_str(value).expect("values are JSON"))
     }
 
+    pub fn metadata(&self, key: &str) -> Option<Value> {
+        self.entries.borrow().get(key).map(|(_, m)| m.clone())
+    }
+
     pub fn ttl(&self, key: &str) -> Option<u64> {
         self.ttls.borrow().get(key).copied()
     }

@@ -8,6 +8,7 @@ pub mod deployment;
 pub mod fakes;
 pub mod memory_kv;
 pub mod platform;
+pub mod pubsub;
 pub mod rng;
 pub mod services;
 pub mod sqlite;

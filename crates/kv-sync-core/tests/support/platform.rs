@@ -10,7 +10,7 @@ use kv_sync_core::coordinator::Coordinator;
 use kv_sync_core::engine::error::StoreError;
 use kv_sync_core::engine::time::Micros;
 use kv_sync_core::runtime::scripted::ScriptedRuntime;
-use kv_sync_core::store::sql::{Sql, SqlRow, SqlValue};
+use kv_sync_core::store::sql::{RowCount, Sql, SqlRow, SqlValue};
 
 use super::block_on;
 use super::memory_kv::MemoryKv;
@@ -74,6 +74,10 @@ impl Sql for Storage {
 
     fn database_size(&self) -> u64 {
         self.0.database_size()
+    }
+
+    fn rows_counted(&self) -> RowCount {
+        self.0.rows_counted()
     }
 }
 

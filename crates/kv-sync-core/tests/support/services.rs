@@ -1,7 +1,7 @@
 //! The services a coordinator talks to over HTTP, as doubles behind the
 //! scripted runtime: BigQuery's `jobs.query` and `getQueryResults` over an
 //! in-memory table (the wrapped query's window, resume position and order,
-//! evaluated from its parameters), Google's token endpoint, Cloudflare's KV
+//! evaluated from its parameters), Google's token and certificate endpoints, Cloudflare's KV
 //! bulk API writing into the same in-memory KV the binding sees, and an
 //! alert receiver. Each checks what it receives as the real one would.
 
@@ -21,6 +21,7 @@ pub const BIGQUERY: &str = "http://bigquery.test";
 pub const TOKEN_URI: &str = "http://oauth.test/token";
 pub const CLOUDFLARE: &str = "http://cloudflare.test/client/v4";
 pub const ALERTS: &str = "http://alerts.test/hook";
+pub const CERTS: &str = "http://oidc.test/certs";
 
 /// The source table: key → (updated_at, name).
 #[derive(Default)]
@@ -52,13 +53,15 @@ pub struct Services {
     pub bulk_token_valid: Cell<bool>,
     /// How long BigQuery takes to answer with a page of rows.
     pub page_latency: Cell<Micros>,
+    /// Fetches of Google's OIDC certificates.
+    pub certs_fetched: Cell<u32>,
 }
 
 fn answer(status: u16, body: Value) -> HttpResponse {
     HttpResponse {
         status,
-        retry_after: None,
         body: body.to_string(),
+        ..HttpResponse::default()
     }
 }
 
@@ -89,6 +92,16 @@ impl Services {
         }
         if sent.url.starts_with(CLOUDFLARE) {
             return self.bulk(sent);
+        }
+        if sent.url == CERTS {
+            assert_eq!(sent.method, Method::Get);
+            self.certs_fetched.set(self.certs_fetched.get() + 1);
+            let keys = json!({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig",
+                                         "kid": "google-1", "n": "bW9kdWx1cw", "e": "AQAB"}]});
+            return HttpResponse {
+                cache_control: Some("public, max-age=3600, must-revalidate".into()),
+                ..answer(200, keys)
+            };
         }
         if sent.url == ALERTS {
             let status = self.alert_status.get();

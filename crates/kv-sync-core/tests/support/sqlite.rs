@@ -15,7 +15,7 @@ use rusqlite::{params_from_iter, Connection};
 use kv_sync_core::coordinator::ports::Alarm;
 use kv_sync_core::engine::error::StoreError;
 use kv_sync_core::engine::time::Micros;
-use kv_sync_core::store::sql::{Sql, SqlRow, SqlValue};
+use kv_sync_core::store::sql::{RowCount, Sql, SqlRow, SqlValue};
 
 use super::fakes::Faults;
 
@@ -29,6 +29,9 @@ pub struct Sqlite {
     pub transactions: Cell<u64>,
     /// The alarm the coordinator set (the platform clears it as it fires).
     pub alarm: Cell<Option<Micros>>,
+    /// Rows changed and rows returned: SQLite's own counts, close to (not
+    /// the same as) what Durable Object storage bills.
+    counted: Cell<RowCount>,
 }
 
 impl Default for Sqlite {
@@ -42,6 +45,7 @@ impl Default for Sqlite {
             fail_statements_containing: RefCell::new(None),
             transactions: Cell::new(0),
             alarm: Cell::new(None),
+            counted: Cell::new(RowCount::default()),
         }
     }
 }
@@ -68,6 +72,13 @@ fn from_value(v: ValueRef<'_>) -> SqlValue {
 }
 
 impl Sqlite {
+    fn add(&self, read: usize, written: usize) {
+        let mut counted = self.counted.get();
+        counted.read += read as u64;
+        counted.written += written as u64;
+        self.counted.set(counted);
+    }
+
     fn check_statement(&self, query: &str) -> Result<(), StoreError> {
         match self.fail_statements_containing.borrow().as_deref() {
             Some(marker) if query.contains(marker) => Err(StoreError::Storage(format!(
@@ -87,7 +98,7 @@ impl Sql for Sqlite {
             .and_then(|mut statement| {
                 statement.execute(params_from_iter(params.iter().map(to_value)))
             })
-            .map(drop)
+            .map(|changed| self.add(0, changed))
             .map_err(error)
     }
 
@@ -107,7 +118,9 @@ impl Sql for Sqlite {
                     .map(|values| SqlRow::new(names.clone(), values))
             })
             .map_err(error)?;
-        rows.collect::<Result<_, _>>().map_err(error)
+        let rows: Vec<SqlRow> = rows.collect::<Result<_, _>>().map_err(error)?;
+        self.add(rows.len(), 0);
+        Ok(rows)
     }
 
     fn run_script(&self, script: &str) -> Result<(), StoreError> {
@@ -150,6 +163,10 @@ impl Sql for Sqlite {
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .unwrap_or(0);
         (pages * size) as u64
+    }
+
+    fn rows_counted(&self) -> RowCount {
+        self.counted.get()
     }
 }
 

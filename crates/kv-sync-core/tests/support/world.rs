@@ -162,6 +162,7 @@ impl World {
                 ("allow_mass_delete".into(), flag(mode.allow_mass_delete)),
             ],
             sync: Some(self.sync.clone()),
+            ..Request::default()
         };
         // A store that fails mid-request is a crash: the user asks again.
         for _ in 0..1_000 {
@@ -182,6 +183,7 @@ impl World {
             path: "/ensure-alarm".into(),
             query: Vec::new(),
             sync: Some(self.sync.clone()),
+            ..Request::default()
         };
         let _ = block_on(self.coordinator.fetch(request));
     }

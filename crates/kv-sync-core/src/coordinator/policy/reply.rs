@@ -2,6 +2,7 @@
 //! (SPEC "Routes") and the structured log lines `wrangler tail` shows.
 //! Typed, so each shape is written once.
 
+use crate::store::sql::RowCount;
 use serde::Serialize;
 
 use super::settle::RunEnd;
@@ -172,6 +173,10 @@ pub struct EndLog<'a> {
     /// far), to be kept well under the isolate's 128 MB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wasm_memory_bytes: Option<u64>,
+    /// The storage rows this invocation read and wrote (Durable Objects
+    /// bill rows written), up to the line itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_rows: Option<RowCount>,
 }
 
 /// The log line for how an invocation of `run` ended.
@@ -198,6 +203,7 @@ pub fn log_line<'a>(
         kv_path: run.kv_path,
         kv_path_reason: run.kv_path_reason.as_deref(),
         wasm_memory_bytes: None,
+        storage_rows: None,
     };
     match end {
         RunEnd::Completed(_) => EndLog {

@@ -9,6 +9,7 @@ use super::sync_state::SyncState;
 use crate::engine::kv_path::KvPath;
 use crate::engine::progress::RunCounters;
 use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
+use crate::push::verdict::PushCounters;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -202,6 +203,8 @@ pub struct Status {
     /// key it wrote, the runs, the failed rows): Durable Object storage is
     /// billed and limited by it.
     pub storage_bytes: u64,
+    /// What `POST /push` did with the rows delivered to it.
+    pub push: PushCounters,
 }
 
 /// Whether alerts are configured, and which episodes are alerted.
@@ -235,6 +238,7 @@ pub struct StatusFacts<'a> {
     pub next_alarm_at: Option<Micros>,
     pub interval_seconds: u64,
     pub storage_bytes: u64,
+    pub push: PushCounters,
     pub now: Micros,
 }
 
@@ -248,6 +252,7 @@ pub fn status(facts: StatusFacts<'_>) -> Status {
         sync: facts.sync.to_string(),
         config_error: facts.config_error,
         storage_bytes: facts.storage_bytes,
+        push: facts.push,
         state: match (facts.current_run, failing) {
             (Some(_), _) => State::Running,
             (None, true) => State::Failing,
@@ -290,13 +295,18 @@ pub fn status(facts: StatusFacts<'_>) -> Status {
         next_run_full_reason: facts
             .next_run_full_reason
             .filter(|_| !facts.current_run.is_some_and(|r| r.full)),
-        alerts: AlertsView {
-            failing: state.alerted.failing,
-            stale: state.alerted.stale,
-            reconcile_refused: state.alerted.reconcile,
-            degraded: state.alerted.degraded,
-            ..facts.alerts
-        },
+        alerts: alerted(state, facts.alerts),
+    }
+}
+
+/// The alert settings, with the episodes alerted now.
+fn alerted(state: &SyncState, configured: AlertsView) -> AlertsView {
+    AlertsView {
+        failing: state.alerted.failing,
+        stale: state.alerted.stale,
+        reconcile_refused: state.alerted.reconcile,
+        degraded: state.alerted.degraded,
+        ..configured
     }
 }
 

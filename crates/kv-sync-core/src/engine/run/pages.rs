@@ -93,7 +93,8 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
     }
 
     /// Starts the run's query job (again, after expired results: from the
-    /// last position) and checkpoints it, so a crash resumes this job.
+    /// last position) and checkpoints it, so a crash resumes this job
+    /// rather than paying for another.
     async fn start_job(
         &mut self,
         progress: &mut RunProgress,
@@ -139,7 +140,14 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             page_offset: 0,
             rows_before: next.counters.rows_read,
         });
-        self.commit(progress, next, &Changes::default())?;
+        // A result that came whole with the first answer (an idle poll's,
+        // say) needs no checkpoint of its job: were this invocation lost,
+        // the next would ask again and BigQuery's cache would answer.
+        if page.complete && page.next_page_token.is_none() {
+            *progress = next;
+        } else {
+            self.commit(progress, next, &Changes::default())?;
+        }
         Ok(page)
     }
 

@@ -184,6 +184,7 @@ impl FakeWarehouse {
                 total_rows: None,
                 next_page_token: None,
                 schema: None,
+                schema_fields: None,
                 bytes: 0,
             });
         }
@@ -213,6 +214,7 @@ impl FakeWarehouse {
             total_rows: Some(all.len() as u64),
             next_page_token: (end < all.len()).then(|| end.to_string()),
             schema: Some(ContentHash(self.columns)),
+            schema_fields: None,
             bytes,
         })
     }
