@@ -1,9 +1,11 @@
 // The floors kv-sync is measured against, in the same run: what raw KV puts
 // from a Worker take, and what a bare client takes only to page through the
 // BigQuery results kv-sync reads (the same SQL and parameters, recorded on
-// the way to the emulator).
+// the way to the emulator); and, for the latency line (L), what one bare put
+// and one bare query take.
 import { once } from "node:events";
 import { createServer } from "node:http";
+import { performance } from "node:perf_hooks";
 import { Miniflare } from "miniflare";
 import { PROJECT } from "../e2e/support/stack.mjs";
 
@@ -41,6 +43,54 @@ export async function putFloor(rows, valueBytes) {
   }
   const ms = Date.now() - start;
   await mf.dispose();
+  return ms;
+}
+
+/**
+ * The latency of one raw KV put made by a request, `samples` times: each a
+ * request to a Worker that does nothing but one `KV.put` of `valueBytes` and
+ * answers (dispatch, put, answer: the least any write made in a request
+ * takes here). One warm-up request goes first and is not counted. Returns
+ * the milliseconds of each.
+ */
+export async function onePutLatencies(samples, valueBytes) {
+  const mf = new Miniflare({ modules: true, script: FLOOR_WORKER, kvNamespaces: ["KV"], compatibilityDate: "2026-07-28" });
+  await mf.ready;
+  try {
+    const onePut = async (from) => {
+      const start = performance.now();
+      const r = await mf.dispatchFetch(`http://floor/?from=${from}&count=1&size=${valueBytes}`);
+      const body = await r.text();
+      if (!r.ok) throw new Error(`floor worker: ${r.status} ${body}`);
+      return performance.now() - start;
+    };
+    await onePut(0);
+    const ms = [];
+    for (let i = 1; i <= samples; i++) ms.push(await onePut(i));
+    return ms;
+  } finally {
+    await mf.dispose();
+  }
+}
+
+/**
+ * The latency of one bare `jobs.query` of `SELECT 1` on the emulator,
+ * `samples` times after one warm-up (the least any BigQuery read takes
+ * here). Returns the milliseconds of each.
+ */
+export async function selectOneLatencies(emulatorUrl, samples) {
+  const oneQuery = async () => {
+    const start = performance.now();
+    await getJson(`${emulatorUrl}/bigquery/v2/projects/${PROJECT}/queries`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "SELECT 1", useLegacySql: false }),
+    });
+    return performance.now() - start;
+  };
+  await oneQuery();
+  const ms = [];
+  for (let i = 0; i < samples; i++) ms.push(await oneQuery());
   return ms;
 }
 

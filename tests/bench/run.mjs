@@ -1,5 +1,6 @@
 // `make bench`: kv-sync on the local stack (workerd + bqemulator) beside the
-// floors measured in the same run, the system it replaces, and its memory.
+// floors measured in the same run, the system it replaces, its memory, and
+// how long a change takes to be readable in KV (line L).
 // Prints Markdown tables; docs/BENCHMARKS.md keeps a copy. Absolute times
 // are shown, never asserted: the ratios are the headline.
 import { spawnSync } from "node:child_process";
@@ -8,6 +9,7 @@ import path from "node:path";
 import { allKeys, ROOT, seed, startEmulator, startWorker } from "../e2e/support/stack.mjs";
 import { DEFAULT_QUERY } from "../e2e/support/expect.mjs";
 import { CONCURRENCY, PUTS_PER_INVOCATION, putFloor, readFloor, recordingProxy, WORKER_CONNECTIONS } from "./floors.mjs";
+import { latencyLine } from "./latency.mjs";
 import { runReplacedSystem } from "./replaced_system.mjs";
 import { importOnce, mib, MiB, oneHugeValueQuery, paddedQuery, seconds, shardedImport, syncToCompletion } from "./scenarios.mjs";
 
@@ -162,6 +164,11 @@ try {
 
   console.log(`wasm memory high-water mark (the largest \`wasm_memory_bytes\` logged), ${MEMORY_LEADS} leads, each on a fresh isolate\n`);
   table(["values", "path", "high-water", `under ${mib(MEMORY_LIMIT)}`], memory);
+
+  // L last: about ten minutes, most of it waiting out one 300 s interval;
+  // it prints its own tables (tests/bench/latency.mjs).
+  step("L: latency, a change to a value readable in KV (about 10 minutes)…");
+  await latencyLine(emulator.url);
 } finally {
   await emulator.stop();
 }
