@@ -123,6 +123,8 @@ async fn route(mut req: Request, env: &WorkerEnv) -> Result<Routed> {
             };
             match route {
                 Route::Sync => Routed::json(trigger(&mut req, env, access, &query, sync).await?),
+                // The key stays percent-encoded on its way.
+                Route::Keys => Routed::json(forward(env, sync, url.path(), None).await?),
                 _ => Routed::json(forward(env, sync, "/status", None).await?),
             }
         }

@@ -316,6 +316,7 @@
     $("progress-label").innerHTML = esc(label).replace(/^([\d,]+ of [\d,]+)/, "<strong>$1</strong>");
     $("progress-pct").textContent = pct === null ? "" : `${run.status === "failed" ? "stopped at " : ""}${pct >= 99.95 || pct === 0 ? pct.toFixed(0) : pct.toFixed(1)}%`;
 
+    $("run-cost").textContent = costLine(run.cost);
     $("s-written").textContent = num(run.rows_written);
     $("s-unchanged").textContent = num(run.rows_unchanged);
     $("s-deleted").textContent = num(run.rows_deleted);

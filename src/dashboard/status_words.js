@@ -9,6 +9,15 @@
   const $ = (id) => document.getElementById(id);
   const nf = new Intl.NumberFormat("en-US");
   const num = (n) => (n === null || n === undefined ? "—" : nf.format(n));
+  const usd = (x) => (x === null || x === undefined ? "—" : x < 0.01 ? `$${x.toPrecision(2)}` : `$${x.toFixed(2)}`);
+  const bytes = (n) => (n === null || n === undefined ? "—" : n < 1024 ** 2 ? `${num(n)} B` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`);
+  /** A run's cost in one line. */
+  function costLine(c) {
+    if (!c) return "";
+    const billed = c.bigquery_bytes_billed === null ? "BigQuery bytes not reported" : `${bytes(c.bigquery_bytes_billed)} billed by BigQuery`;
+    const cache = c.bigquery_cache_hit ? " (from its cache)" : "";
+    return `Cost: ${billed}${cache} · ${num(c.kv_writes)} KV writes, ${num(c.kv_deletes)} deletes · ${num(c.storage_rows_written)} storage rows written, ${num(c.storage_rows_read)} read`;
+  }
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const icon = (name, cls = "") => `<svg class="icon ${cls}" aria-hidden="true"><use href="#i-${name}"/></svg>`;
 

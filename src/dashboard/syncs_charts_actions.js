@@ -166,6 +166,12 @@
     const t = d.totals || {};
     const item = (k, v) => `<div><span>${esc(k)}</span><b>${num(v)}</b></div>`;
     $("totals").innerHTML = item("Runs", t.runs) + item("Rows written", t.rows_written) + item("Unchanged", t.rows_unchanged) + item("Deleted", t.rows_deleted) + item("Failed", t.rows_failed);
+    const c24 = (d.cost || {}).last_24h || {};
+    $("cost-day").textContent = d.cost ? `About ${usd(d.cost.estimated_usd_per_day)} a day at list prices (the last 24 hours' ${num(c24.runs)} runs)` : "";
+    $("cost").innerHTML = item("BigQuery billed", c24.bigquery_bytes_billed === null ? "not reported" : bytes(c24.bigquery_bytes_billed)) + item("Cache hits", c24.bigquery_cache_hit) + item("KV writes", c24.kv_writes) + item("KV deletes", c24.kv_deletes) + item("Storage rows written", c24.storage_rows_written);
+    const p = d.push || {};
+    $("push").innerHTML = item("Received", p.received) + item("Written", p.written) + item("Deleted", p.deleted) + item("Unchanged", p.unchanged) + item("Stale", p.stale) + item("Failed", p.failed);
+    $("push-last").textContent = p.last_at ? `Last push ${clock(parseTime(p.last_at))} (${ago(parseTime(p.last_at))})` : "No push received (POST /push, see the README's \"Live sync\")";
     const c = d.cursor || {};
     const cursor = $("cursor-line");
     cursor.innerHTML = c.updated_at ? `<span class="mono">${esc(c.key)}</span>` : "not set (nothing synced yet)";
@@ -226,6 +232,34 @@
     else if (window.confirm("Start a full resync? It re-reads every row from BigQuery.")) requestSync(true);
   });
   dialog.addEventListener("close", () => { if (dialog.returnValue === "full") requestSync(true); dialog.returnValue = ""; });
+
+  // ---------- explain a key ----------
+  const KEY_STATES = { written: "written by kv-sync", deleted: "deleted by kv-sync", failed: "set aside among the failed rows", unknown: "never written by kv-sync" };
+  function explanation(b) {
+    const by = b.written_by === "push" ? " by a push" : b.written_by ? ` by run #${b.run}` : "";
+    const when = b.last_written_at ? ` at ${clock(parseTime(b.last_written_at))}` : "";
+    const source = b.updated_at ? `; its source row was updated ${b.updated_at}` : "";
+    const kv = b.kv.present
+      ? (b.kv.matches ? "KV holds what kv-sync wrote" : "KV holds something other than what kv-sync last wrote (changed behind its back, or a write under way)")
+      : (b.kv.matches ? "KV holds nothing for it, as it should" : "KV holds nothing for it, though kv-sync wrote it (expired, or deleted behind its back)");
+    return `<p data-testid="explain-state"><b class="mono">${esc(b.kv_key)}</b>: ${esc(KEY_STATES[b.state] || b.state)}${esc(by + when + source)}.</p>`
+      + (b.failed_reason ? `<p>${esc(b.failed_reason)}</p>` : "")
+      + `<p data-testid="explain-kv">${esc(kv)}.</p>`;
+  }
+  $("explain-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const key = $("explain-key").value;
+    if (!key) return;
+    const q = syncParam();
+    try {
+      const res = await fetch(`/keys/${encodeURIComponent(key)}${q ? `?${q}` : ""}`, { headers: authHeaders(), cache: "no-store" });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+      $("explain-out").innerHTML = explanation(body);
+    } catch (err) {
+      $("explain-out").innerHTML = `<p class="bad">Could not explain the key: ${esc(err.message)}</p>`;
+    }
+  });
 
   // ---------- boot ----------
   if (token()) start();

@@ -60,4 +60,8 @@ impl KvNamespace for BoundNamespace {
     async fn delete(&self, key: &str) -> Result<(), String> {
         self.0.delete(key).await.map_err(|e| e.to_string())
     }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        self.0.get(key).text().await.map_err(|e| e.to_string())
+    }
 }

@@ -268,6 +268,19 @@ describe("the dashboard in states the stack reaches slowly, from a stand-in for 
       assert.equal(await session.page.getByTestId("detail-title").isVisible(), false);
       assert.equal(await session.page.getByTestId("error-banner").isVisible(), false);
       assert.equal(await session.page.getByTestId("alerts-state").textContent(), "Not configured");
+      // What POST /push did, and when it last did it.
+      const pushed = await session.page.getByTestId("push").locator("div")
+        .evaluateAll((items) => items.map((i) => `${i.querySelector("span").textContent} ${i.querySelector("b").textContent}`));
+      assert.deepEqual(pushed, ["Received 1,240", "Written 1,198", "Deleted 12", "Unchanged 21", "Stale 6", "Failed 3"]);
+      assert.match(await text(session.page.getByTestId("push-last")), /^Last push \S.* \(.+ ago\)$/);
+      // The last run's cost, the day's, and a key explained.
+      assert.equal(await text(session.page.getByTestId("run-cost")), "Cost: 10.0 MiB billed by BigQuery · 37 KV writes, 0 deletes · 85 storage rows written, 40 read");
+      assert.match(await text(session.page.getByTestId("cost-day")), /^About \$0\.0052 a day at list prices/);
+      await session.page.getByTestId("explain-key").fill("lead:é/1");
+      await session.page.getByTestId("explain-submit").click();
+      await session.page.getByTestId("explain-state").waitFor();
+      assert.match(await text(session.page.getByTestId("explain-state")), /^lead:é\/1: written by kv-sync by run #14 at /);
+      assert.match(await text(session.page.getByTestId("explain-kv")), /something other than what kv-sync last wrote/);
       assert.deepEqual(session.problems, []);
       await assertNoCspViolations(session, "the single sync");
     } finally {

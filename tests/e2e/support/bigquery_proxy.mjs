@@ -2,7 +2,10 @@
 // produce: BigQuery refusing the unpruned read of a whole table (400
 // resourcesExceeded, as the real service answers when the wrapper's global
 // ORDER BY exceeds its memory), and pages that are slow to arrive. Every
-// other request passes through unchanged. It records every request it
+// other request passes through unchanged, but for `knobs.cost`: fields
+// (`totalBytesBilled`, `totalBytesProcessed`, `cacheHit`) added to every
+// complete query answer, as BigQuery reports them and the emulator does
+// not. It records every request it
 // receives (`requests`: method, url, body text) and `queries()` gives the
 // parsed bodies of the jobs.query calls, in order.
 import { once } from "node:events";
@@ -15,7 +18,7 @@ function readsEverything(body) {
 }
 
 export async function startBigQueryProxy(emulatorUrl) {
-  const knobs = { failFullReads: false, pageDelayMs: 0, refused: 0 };
+  const knobs = { failFullReads: false, pageDelayMs: 0, refused: 0, cost: null };
   const requests = [];
   const server = createServer(async (req, res) => {
     const chunks = [];
@@ -41,7 +44,11 @@ export async function startBigQueryProxy(emulatorUrl) {
       headers: { "content-type": req.headers["content-type"] ?? "application/json" },
       body: ["GET", "HEAD"].includes(req.method) ? undefined : raw,
     });
-    const text = await upstream.text();
+    let text = await upstream.text();
+    if (knobs.cost && upstream.ok && /\/queries(\?|\/|$)/.test(req.url)) {
+      const answer = JSON.parse(text);
+      if (answer.jobComplete) text = JSON.stringify({ ...answer, ...knobs.cost });
+    }
     if (knobs.pageDelayMs && text.includes('"rows"')) await new Promise((r) => setTimeout(r, knobs.pageDelayMs));
     res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" });
     res.end(text);

@@ -51,6 +51,8 @@ export function run(now, { id, trigger = "alarm", status = "completed", startedA
     error, error_class: error ? /^([A-Za-z]+):\s/.exec(error)?.[1] ?? "configuration" : null,
     warning, full, reason,
     duration_seconds: status === "running" ? (now - startedAt) / 1000 : seconds,
+    cost: { bigquery_bytes_billed: 10_485_760, bigquery_bytes_processed: 52_000, bigquery_cache_hit: false, kv_writes: written,
+      kv_deletes: deleted, kv_bulk_requests: 0, storage_rows_read: 40, storage_rows_written: 11 + 2 * written },
   };
 }
 
@@ -59,7 +61,7 @@ export function run(now, { id, trigger = "alarm", status = "completed", startedA
  * "running"); `lastSuccessAt`, `nextSyncAt` in ms; `alerts` overrides.
  */
 export function status(now, { runs = [], lastSuccessAt = null, nextSyncAt = null, interval = 300, queued = false,
-  cursor = null, consecutiveFailures = 0, nextRunFullReason = null, alerts = {}, failedRows = [], failedCount } = {}) {
+  cursor = null, consecutiveFailures = 0, nextRunFullReason = null, alerts = {}, failedRows = [], failedCount, push = {} } = {}) {
   const current = runs.find((r) => r.status === "running") ?? null;
   const done = runs.filter((r) => r.status !== "running");
   const lastError = consecutiveFailures > 0 ? done.find((r) => r.status === "failed")?.error ?? null : null;
@@ -84,6 +86,20 @@ export function status(now, { runs = [], lastSuccessAt = null, nextSyncAt = null
     next_sync_at: iso(current ? null : nextSyncAt),
     next_run_full_reason: nextRunFullReason,
     alerts: { configured: false, after_failures: 3, staleness_seconds: 1800, pending: 0, failing: false, stale: false, reconcile_refused: false, ...alerts },
+    push: { received: 0, written: 0, deleted: 0, unchanged: 0, stale: 0, failed: 0, last_at: null, ...push },
+    cost: {
+      last_24h: { runs: runs.length, bigquery_bytes_billed: 30 * 10_485_760, bigquery_bytes_processed: 123_456, bigquery_cache_hit: 250,
+        kv_writes: sum("rows_written"), kv_deletes: sum("rows_deleted"), kv_bulk_requests: 0, storage_rows_read: 9_000, storage_rows_written: 3_200 },
+      estimated_usd_per_day: 0.0052, prices: { bigquery_usd_per_tib_billed: 6.25, kv_usd_per_million_writes: 5, storage_usd_per_million_rows_written: 1, storage_usd_per_million_rows_read: 0.001 },
+    },
+  };
+}
+
+/** GET /keys/KEY's answer: every key is one a run wrote, changed in KV behind kv-sync's back. */
+function explanation(key, sync, t0) {
+  return {
+    key, sync, kv_key: key, known: true, state: "written", updated_at: iso(t0 - 9 * MIN), last_written_at: iso(t0 - 3 * MIN),
+    written_by: "run", run: 14, failed_reason: null, kv: { present: true, matches: false },
   };
 }
 
@@ -111,6 +127,7 @@ export const SCENES = {
       default: {
         status: (now) => status(now, {
           lastSuccessAt: t0 - 3 * MIN, nextSyncAt: t0 + 2 * MIN, cursor: { at: t0 - 9 * MIN, key: "lead-004211" },
+          push: { received: 1_240, written: 1_198, deleted: 12, unchanged: 21, stale: 6, failed: 3, last_at: iso(t0 - 40_000) },
           runs: [
             run(now, { id: 14, startedAt: t0 - 3 * MIN, written: 37, total: 412 }),
             run(now, { id: 13, startedAt: t0 - 8.5 * MIN, written: 12, total: 390 }),
@@ -201,7 +218,7 @@ export async function startDashboardMock({ scene = "several", port = 0, source =
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
     const access = bearer === MOCK_SECRET ? "full" : bearer === MOCK_STATUS_TOKEN ? "read-only" : null;
     const known = ["/status", "/syncs", "/sync-kv-now"];
-    if (!known.includes(url.pathname)) return send(404, { success: false, error: `no route for ${url.pathname}` });
+    if (!known.includes(url.pathname) && !url.pathname.startsWith("/keys/")) return send(404, { success: false, error: `no route for ${url.pathname}` });
     if (!access) return send(401, { success: false, error: bearer ? "invalid bearer token" : "missing bearer token" }, { "www-authenticate": "Bearer" });
     const accessHeader = access === "read-only" ? { "x-kv-sync-access": "read-only" } : {};
     const name = url.searchParams.get("sync") ?? "default";
@@ -211,6 +228,7 @@ export async function startDashboardMock({ scene = "several", port = 0, source =
     }
     if (!syncs[name]) return send(404, { success: false, error: `no sync named ${name}` });
     if (url.pathname === "/status") return send(200, syncs[name].status(now), accessHeader);
+    if (url.pathname.startsWith("/keys/")) return send(200, explanation(decodeURIComponent(url.pathname.slice(6)), name, t0), accessHeader);
     if (req.method !== "POST") return send(405, { success: false, error: "method not allowed; use POST" }, { allow: "POST" });
     if (access !== "full") return send(403, { success: false, error: "this token may only read /status; starting a sync needs EVENT_SIGNING_SECRET" });
     triggers.push({ sync: name, params: Object.fromEntries(url.searchParams) });

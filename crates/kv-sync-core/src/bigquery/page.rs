@@ -18,6 +18,10 @@ pub(super) struct QueryBody {
     pub job_reference: Option<WireJobRef>,
     /// The query's id when short query mode answered without a job.
     pub query_id: Option<String>,
+    /// What BigQuery says the job cost (int64 values come as strings).
+    pub total_bytes_billed: Option<String>,
+    pub total_bytes_processed: Option<String>,
+    pub cache_hit: Option<bool>,
     pub job_complete: Option<bool>,
     pub rows: Vec<PageRow>,
     pub total_rows: Option<String>,
@@ -64,6 +68,9 @@ impl QueryBody {
                 }
                 ("jobReference", _) => page.job_reference = r.parse()?,
                 ("queryId", _) => page.query_id = r.parse()?,
+                ("totalBytesBilled", _) => page.total_bytes_billed = r.parse()?,
+                ("totalBytesProcessed", _) => page.total_bytes_processed = r.parse()?,
+                ("cacheHit", _) => page.cache_hit = r.parse()?,
                 ("jobComplete", _) => page.job_complete = r.parse()?,
                 ("totalRows", _) => page.total_rows = r.parse()?,
                 ("pageToken", _) => page.page_token = r.parse()?,

@@ -12,6 +12,7 @@ use crate::engine::error::WarehouseError;
 use crate::engine::excerpt::{excerpt, QUOTE_BYTES};
 use crate::engine::ports::{JobRef, ResultPage};
 use crate::engine::source_query::SourceQuery;
+use crate::engine::spend::JobCost;
 use crate::runtime::url::encode;
 
 /// How long one call asks BigQuery to wait for a job before answering
@@ -96,7 +97,7 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
     if !(200..300).contains(&status) {
         return Err(classify_http(status, body));
     }
-    let response = QueryBody::read(body).map_err(|e| {
+    let mut response = QueryBody::read(body).map_err(|e| {
         WarehouseError::Malformed(format!(
             "response is not BigQuery JSON ({e}): {}",
             excerpt(body, QUOTE_BYTES)
@@ -109,28 +110,8 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
         return Err(WarehouseError::InvalidQuery(unusable));
     }
     let complete = response.job_complete.unwrap_or(false);
-    let job = match (response.job_reference, response.query_id) {
-        (Some(job), _) => job,
-        // Answered in short query mode: the whole result is here, and
-        // there is no job to read more from.
-        (None, Some(query_id)) if complete && response.page_token.is_none() => WireJobRef {
-            project_id: String::new(),
-            job_id: format!("query:{query_id}"),
-            location: None,
-        },
-        _ => {
-            return Err(WarehouseError::Malformed(
-                "response has no jobReference".into(),
-            ))
-        }
-    };
-    let total_rows = match response.total_rows {
-        Some(t) => Some(
-            t.parse::<u64>()
-                .map_err(|_| WarehouseError::Malformed(format!("totalRows {t:?}")))?,
-        ),
-        None => None,
-    };
+    let job = job_of(&mut response, complete)?;
+    let total_rows = count(response.total_rows.as_deref(), "totalRows")?;
     Ok(ResultPage {
         job: JobRef {
             project_id: job.project_id,
@@ -142,9 +123,42 @@ pub fn parse_response(call: Call, status: u16, body: &str) -> Result<ResultPage,
         total_rows,
         next_page_token: response.page_token.filter(|t| !t.is_empty()),
         schema: response.schema_digest,
+        cost: JobCost {
+            bytes_billed: count(response.total_bytes_billed.as_deref(), "totalBytesBilled")?,
+            bytes_processed: count(
+                response.total_bytes_processed.as_deref(),
+                "totalBytesProcessed",
+            )?,
+            cache_hit: response.cache_hit,
+        },
         schema_fields: response.schema_fields,
         bytes: body.len(),
     })
+}
+
+/// The job an answer belongs to. Short query mode may answer without one:
+/// then the whole result is here, and there is no job to read more from.
+fn job_of(response: &mut QueryBody, complete: bool) -> Result<WireJobRef, WarehouseError> {
+    match (response.job_reference.take(), response.query_id.take()) {
+        (Some(job), _) => Ok(job),
+        (None, Some(query_id)) if complete && response.page_token.is_none() => Ok(WireJobRef {
+            project_id: String::new(),
+            job_id: format!("query:{query_id}"),
+            location: None,
+        }),
+        _ => Err(WarehouseError::Malformed(
+            "response has no jobReference".into(),
+        )),
+    }
+}
+
+/// An int64 count (`name`), which BigQuery sends as a string.
+fn count(text: Option<&str>, name: &str) -> Result<Option<u64>, WarehouseError> {
+    text.map(|t| {
+        t.parse::<u64>()
+            .map_err(|_| WarehouseError::Malformed(format!("{name} {t:?}")))
+    })
+    .transpose()
 }
 
 fn classify_http(status: u16, body: &str) -> WarehouseError {

@@ -50,6 +50,22 @@ fn short_query_mode_is_asked_for_and_a_jobless_answer_is_a_whole_result() {
     let page = parse_response(Call::Query, 200, jobless).unwrap();
     assert!(page.complete && page.next_page_token.is_none());
     assert_eq!(page.job.job_id, "query:q1");
+    assert_eq!(
+        page.cost,
+        JobCost::default(),
+        "the emulator reports no cost"
+    );
+    let billed = r#"{"jobReference":{"projectId":"p","jobId":"j"},"jobComplete":true,
+        "totalBytesBilled":"10485760","totalBytesProcessed":"1234","cacheHit":false}"#;
+    let cost = parse_response(Call::Query, 200, billed).unwrap().cost;
+    assert_eq!(
+        cost,
+        JobCost {
+            bytes_billed: Some(10_485_760),
+            bytes_processed: Some(1_234),
+            cache_hit: Some(false)
+        }
+    );
     assert_eq!(page.rows.len(), 1);
     // Without a job there is nothing to page or wait on: that is malformed.
     let unfinished = r#"{"queryId":"q1","jobComplete":false}"#;

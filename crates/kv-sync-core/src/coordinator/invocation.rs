@@ -66,7 +66,8 @@ where
                     store: &mut &self.store,
                     clock: &self.runtime,
                 };
-                let report = self.run_engine(ports, &limits, lease.fence, progress).await;
+                let mut report = self.run_engine(ports, &limits, lease.fence, progress).await;
+                report.progress.spend.kv_bulk_requests += sink.bulk_requests();
                 self.connection.close(cx, &warehouse);
                 report
             }
@@ -125,7 +126,13 @@ where
             now,
             self.settings().sync(),
         );
-        let progress = &report.progress;
+        // The invocation's storage rows, up to the statements that record
+        // its end (which cannot count themselves).
+        let rows = self.store.sql().rows_counted() - rows_before;
+        let mut progress = report.progress;
+        progress.spend.storage_rows_read += rows.read;
+        progress.spend.storage_rows_written += rows.written;
+        let progress = &progress;
         self.store.record_end(fence, progress, &settlement, now)?;
         let run = self.store.run(progress.run_id)?;
         let time = reply::TimeLog::new(now - started, &report.time_spent);

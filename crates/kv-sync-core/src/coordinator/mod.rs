@@ -12,6 +12,7 @@
 mod alert_delivery;
 mod configured;
 mod dry_run;
+mod explain;
 mod invocation;
 pub mod policy;
 pub mod ports;
@@ -50,7 +51,8 @@ pub const SYNC_HEADER: &str = "X-KV-Sync-Name";
 /// A request the Worker's routes forwarded, after auth and checks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
-    /// `/sync`, `/status`, `/ensure-alarm` or `/push`.
+    /// `/sync`, `/status`, `/ensure-alarm`, `/push` or `/keys/KEY` (the key
+    /// percent-encoded).
     pub path: String,
     /// The query's pairs, decoded.
     pub query: Vec<(String, String)>,
@@ -178,6 +180,7 @@ where
                 200,
                 &json!({"success": true, "next_alarm_at": self.store.sql().alarm_at().await?.map(to_rfc3339)}),
             )),
+            path if path.starts_with("/keys/") => self.explain_key(&path["/keys/".len()..]).await,
             _ => Ok(Reply::error(404, "no such coordinator route")),
         }
     }

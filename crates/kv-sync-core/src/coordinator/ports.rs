@@ -38,6 +38,10 @@ pub trait KvNamespace {
     ) -> Result<(), String>;
 
     async fn delete(&self, key: &str) -> Result<(), String>;
+
+    /// The value KV holds for `key` now, if any (`GET /keys/KEY` compares
+    /// it with what kv-sync wrote).
+    async fn get(&self, key: &str) -> Result<Option<String>, String>;
 }
 
 /// The deployment as the object sees it: fixed for the object's lifetime

@@ -3,6 +3,7 @@
 
 use super::ports::{Alarm, Connect, Environment};
 use super::Coordinator;
+use crate::coordinator::policy::cost::CostView;
 use crate::coordinator::policy::decide::full_read_due;
 use crate::coordinator::policy::reply::Reply;
 use crate::coordinator::policy::status::{status, AlertsView, FailedRowView, StatusFacts};
@@ -50,6 +51,7 @@ where
             interval_seconds: config.interval_seconds,
             storage_bytes: self.store.sql().database_size(),
             push: self.store.push_counters()?,
+            cost: CostView::of(self.store.cost_last_24h(now)?),
             next_run_full_reason: full_read_due(&state, now, config),
             alerts: AlertsView {
                 configured: settings.run().is_ok_and(|s| s.alert_url.is_some()),

@@ -1,4 +1,5 @@
-//! Routing: `/sync-kv-now`, `/status`, `/push` (each for `?sync=NAME`),
+//! Routing: `/sync-kv-now`, `/status`, `/push`, `/keys/KEY` (each for
+//! `?sync=NAME`),
 //! `/syncs` and `/dashboard`, the methods each takes, and which sync a
 //! request is for.
 
@@ -18,6 +19,8 @@ pub enum Route {
     /// Pub/Sub push deliveries: there only when `PUSH_AUDIENCE` is set,
     /// and authenticated by their OIDC token, not the webhook bearer.
     Push,
+    /// `/keys/KEY`: what kv-sync knows of one key.
+    Keys,
     Syncs,
     Dashboard,
 }
@@ -30,6 +33,7 @@ impl Route {
             "/syncs" => Some(Route::Syncs),
             "/push" => Some(Route::Push),
             "/dashboard" | "/dashboard/" => Some(Route::Dashboard),
+            _ if path.starts_with("/keys/") => Some(Route::Keys),
             _ => None,
         }
     }
@@ -38,7 +42,7 @@ impl Route {
     pub fn allow(self) -> &'static str {
         match self {
             Route::Sync | Route::Push => "POST",
-            Route::Status | Route::Syncs | Route::Dashboard => "GET, HEAD",
+            Route::Status | Route::Syncs | Route::Keys | Route::Dashboard => "GET, HEAD",
         }
     }
 
@@ -109,6 +113,8 @@ mod tests {
     fn each_route_takes_its_methods_only() {
         assert_eq!(Route::of("/dashboard/"), Some(Route::Dashboard));
         assert_eq!(Route::of("/sync"), None);
+        assert_eq!(Route::of("/keys/lead%3A1"), Some(Route::Keys));
+        assert_eq!(Route::of("/keys"), None);
         assert!(Route::Sync.allows("POST") && !Route::Sync.allows("GET"));
         assert!(Route::Status.allows("HEAD") && !Route::Status.allows("POST"));
     }

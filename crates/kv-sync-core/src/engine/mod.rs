@@ -21,4 +21,5 @@ pub mod record;
 pub(crate) mod recording;
 pub mod run;
 pub mod source_query;
+pub mod spend;
 pub mod time;

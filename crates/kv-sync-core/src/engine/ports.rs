@@ -14,6 +14,7 @@ use super::kv_path::KvPath;
 use super::progress::RunProgress;
 use super::record::{ContentHash, Metadata, PageRow, Quarantined};
 use super::source_query::SourceQuery;
+use super::spend::JobCost;
 use super::time::Micros;
 
 /// Where "now" comes from, so tests can move time.
@@ -42,6 +43,9 @@ pub struct ResultPage {
     /// A digest of the result's columns (names and types), when the page
     /// says: a change of it makes the next run a full one.
     pub schema: Option<ContentHash>,
+    /// What BigQuery reported the job cost, on the answer that says it is
+    /// complete (later pages repeat it).
+    pub cost: JobCost,
     /// The result's columns as BigQuery described them (its `schema`
     /// JSON), when the page says: pushed rows are typed by them.
     pub schema_fields: Option<String>,
@@ -120,6 +124,11 @@ pub trait KvSink {
     /// there.
     fn take_bulk_refusal(&mut self) -> Option<String> {
         None
+    }
+
+    /// Requests sent to the bulk API so far (a run's cost counts them).
+    fn bulk_requests(&self) -> u64 {
+        0
     }
 }
 

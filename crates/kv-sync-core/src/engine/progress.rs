@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::cursor::Cursor;
 use super::kv_path::KvPath;
 use super::ports::JobRef;
+use super::spend::RunSpend;
 use super::time::Micros;
 
 /// What a run did with the rows it read.
@@ -52,6 +53,9 @@ pub struct JobProgress {
     /// `rows_read` when this job started, to turn the job's `totalRows` into
     /// the run's total after a re-query.
     pub rows_before: u64,
+    /// Whether the job's cost (which every later page repeats) is counted.
+    #[serde(default)]
+    pub costed: bool,
 }
 
 /// How a run reads and writes: what a webhook or a queued follow-up asks
@@ -158,6 +162,9 @@ pub struct RunProgress {
     /// by it or a later run was read from the source since.
     #[serde(default)]
     pub read_since_run: Option<u64>,
+    /// What the run spent beyond its counters, so far.
+    #[serde(default)]
+    pub spend: RunSpend,
 }
 
 impl RunProgress {
@@ -191,6 +198,7 @@ impl RunProgress {
             late_needs: None,
             late_warning: None,
             read_since_run: None,
+            spend: RunSpend::default(),
         }
     }
 

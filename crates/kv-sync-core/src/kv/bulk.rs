@@ -1,6 +1,6 @@
 //! Writes through the KV bulk REST API: up to 10,000 pairs a request.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde_json::json;
@@ -37,6 +37,8 @@ pub struct BulkSink<'r, R> {
     deadline: Micros,
     /// Why the API refused a request as a whole, until taken.
     unusable: Option<String>,
+    /// Requests sent by this sink.
+    sent: Cell<u64>,
 }
 
 impl<'r, R: Runtime> BulkSink<'r, R> {
@@ -60,7 +62,13 @@ impl<'r, R: Runtime> BulkSink<'r, R> {
             budget,
             deadline,
             unusable: None,
+            sent: Cell::new(0),
         }
+    }
+
+    /// Requests this sink sent.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.get()
     }
 
     /// Why the API refused a request as a whole since the last call, if it
@@ -94,6 +102,7 @@ impl<'r, R: Runtime> BulkSink<'r, R> {
             headers: &headers,
             body: None,
         };
+        self.sent.set(self.sent.get() + 1);
         self.runtime
             .send_held(request, payload)
             .await

@@ -56,6 +56,10 @@ impl<N: KvNamespace, R: Runtime> KvSink for PathSink<'_, N, R> {
         self.bulk_refused.take()
     }
 
+    fn bulk_requests(&self) -> u64 {
+        self.bulk.as_ref().map_or(0, BulkSink::requests_sent)
+    }
+
     /// A bulk request refused as a whole (a wrong id, a revoked token) is
     /// no pair's fault: from then on the sink writes through the binding,
     /// which every deployment has (the refused operations are the engine's

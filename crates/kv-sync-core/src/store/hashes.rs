@@ -36,12 +36,12 @@ impl<S: Sql> Store<S> {
         // travels in as many parameters as it needs.
         for array in json_arrays(&rows)? {
             self.sql.execute(
-                "INSERT INTO key_hashes (key, hash, written_at, updated_at, by_push, seen_run)
+                "INSERT INTO key_hashes (key, hash, written_at, updated_at, by_push, run, seen_run)
                    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-                          json_extract(value, '$[3]'), 0, ?2
+                          json_extract(value, '$[3]'), 0, ?2, ?2
                    FROM json_each(?1) WHERE true
                  ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, written_at = excluded.written_at,
-                   updated_at = excluded.updated_at, by_push = 0,
+                   updated_at = excluded.updated_at, by_push = 0, run = excluded.run,
                    seen_run = COALESCE(excluded.seen_run, key_hashes.seen_run)",
                 params![array, run],
             )?;

@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0011_live_sync",
         include_str!("../../../../migrations/0011_live_sync.sql"),
     ),
+    (
+        12,
+        "0012_cost_and_explanation",
+        include_str!("../../../../migrations/0012_cost_and_explanation.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the versions it applied.

@@ -8,8 +8,10 @@
 #![deny(clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
 pub(crate) mod alert_queue;
+mod cost;
 mod failed;
 mod hashes;
+mod key_facts;
 pub mod migrations;
 mod push;
 mod runs;

@@ -84,7 +84,7 @@ impl<S: Sql> Store<S> {
                 "INSERT INTO key_hashes (key, hash, written_at, updated_at, by_push, seen_run)
                    VALUES (?1, ?2, ?3, ?4, 1, (SELECT MAX(id) FROM runs))
                  ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, written_at = excluded.written_at,
-                   updated_at = excluded.updated_at, by_push = 1,
+                   updated_at = excluded.updated_at, by_push = 1, run = NULL,
                    seen_run = MAX(COALESCE(key_hashes.seen_run, 0), COALESCE(excluded.seen_run, 0))",
                 params![write.key, write.hash, write.now, write.updated_at],
             )?;

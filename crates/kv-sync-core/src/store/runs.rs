@@ -1,6 +1,7 @@
 //! The `runs` table: run history, and the active run's checkpoint (its
 //! `RunProgress` as JSON, written with its counters).
 
+use crate::coordinator::policy::cost::RunCost;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -18,7 +19,7 @@ use crate::params;
 const RUN_COLUMNS: &str =
     "id, trigger, status, started_at, finished_at, invocations, bigquery_jobs, \
      total_rows, rows_read, rows_written, rows_deleted, rows_unchanged, rows_failed, error, rows_orphaned, \
-     warning, full, reason, kv_path, kv_path_reason, error_class, degraded, rows_late, late_warning";
+     warning, full, reason, kv_path, kv_path_reason, error_class, degraded, rows_late, late_warning, spend";
 
 /// The enum's serde name (`"alarm"`, `"completed"`, …) as text.
 fn enum_to_sql<T: Serialize>(value: &T) -> SqlValue {
@@ -98,6 +99,12 @@ fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
         error_class: row.get("error_class")?,
         degraded: row.get("degraded")?,
         late_warning: row.get("late_warning")?,
+        spend: row
+            .get::<Option<String>>("spend")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::Storage(format!("a run's spend is unreadable: {e}")))?
+            .unwrap_or_default(),
     })
 }
 
@@ -237,7 +244,7 @@ impl<S: Sql> Store<S> {
         self.sql.execute(
             "UPDATE runs SET invocations = ?, bigquery_jobs = ?, total_rows = ?, rows_read = ?, rows_written = ?,
                rows_deleted = ?, rows_unchanged = ?, rows_failed = ?, rows_orphaned = ?, rows_late = ?, warning = ?,
-               kv_path = ?, kv_path_reason = ?, degraded = ?, late_warning = ?, checkpoint = ?,
+               kv_path = ?, kv_path_reason = ?, degraded = ?, late_warning = ?, spend = ?, checkpoint = ?,
                status = COALESCE(?, status), finished_at = COALESCE(?, finished_at),
                error = COALESCE(?, error), error_class = COALESCE(?, error_class)
               WHERE id = ?",
@@ -257,6 +264,7 @@ impl<S: Sql> Store<S> {
                 p.kv_path_reason,
                 p.degraded,
                 p.late_warning,
+                serde_json::to_string(&p.spend).map_err(|e| StoreError::Storage(e.to_string()))?,
                 checkpoint,
                 status,
                 finished_at,
@@ -329,6 +337,7 @@ impl<S: Sql> Store<S> {
             error,
         };
         self.write_run(progress, Some(ending))?;
+        self.add_run_cost(&RunCost::of(&progress.spend, &progress.counters), now)?;
         self.sql.execute(
             "UPDATE sync_state SET active_run_id = NULL, lease_expires_at = ?, next_sync_at = ?,
                consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1

@@ -73,4 +73,8 @@ impl KvNamespace for MemoryKv {
         self.entries.borrow_mut().remove(key);
         Ok(())
     }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(self.entries.borrow().get(key).map(|(v, _)| v.clone()))
+    }
 }

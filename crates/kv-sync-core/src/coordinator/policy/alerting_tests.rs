@@ -27,6 +27,7 @@ fn run(id: u64) -> RunRecord {
         kv_path_reason: None,
         degraded: None,
         late_warning: None,
+        spend: Default::default(),
     }
 }
 

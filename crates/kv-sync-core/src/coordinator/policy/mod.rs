@@ -7,7 +7,9 @@
 //! coordinator itself in the host tests.
 
 pub(crate) mod alerting;
+pub mod cost;
 pub mod decide;
+pub mod explanation;
 pub(crate) mod lease;
 pub mod params;
 pub mod reply;

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::sync_state::SyncState;
 
+use super::cost::{CostView, RunCost};
 use crate::engine::kv_path::KvPath;
 use crate::engine::progress::RunCounters;
+use crate::engine::spend::RunSpend;
 use crate::engine::time::{to_rfc3339, Micros, MICROS_PER_SECOND};
 use crate::push::verdict::PushCounters;
 
@@ -61,6 +63,8 @@ pub struct RunView {
     pub kv_path_reason: Option<String>,
     /// Seconds from start to finish (or to now, while running).
     pub duration_seconds: f64,
+    /// What the run was billed by, so far.
+    pub cost: RunCost,
 }
 
 /// The stored facts of a run, from which its view is made.
@@ -87,6 +91,8 @@ pub struct RunRecord {
     pub degraded: Option<String>,
     /// What the run's late rows say about the lookback.
     pub late_warning: Option<String>,
+    /// What it spent beyond its counters.
+    pub spend: RunSpend,
 }
 
 impl RunRecord {
@@ -127,6 +133,7 @@ impl RunRecord {
             kv_path: self.kv_path,
             kv_path_reason: self.kv_path_reason.clone(),
             duration_seconds: (end - self.started_at).max(0) as f64 / MICROS_PER_SECOND as f64,
+            cost: RunCost::of(&self.spend, &self.counters),
         }
     }
 }
@@ -205,6 +212,8 @@ pub struct Status {
     pub storage_bytes: u64,
     /// What `POST /push` did with the rows delivered to it.
     pub push: PushCounters,
+    /// What the last 24 hours of runs cost, and a day at list prices.
+    pub cost: CostView,
 }
 
 /// Whether alerts are configured, and which episodes are alerted.
@@ -239,6 +248,7 @@ pub struct StatusFacts<'a> {
     pub interval_seconds: u64,
     pub storage_bytes: u64,
     pub push: PushCounters,
+    pub cost: CostView,
     pub now: Micros,
 }
 
@@ -253,6 +263,7 @@ pub fn status(facts: StatusFacts<'_>) -> Status {
         config_error: facts.config_error,
         storage_bytes: facts.storage_bytes,
         push: facts.push,
+        cost: facts.cost,
         state: match (facts.current_run, failing) {
             (Some(_), _) => State::Running,
             (None, true) => State::Failing,

@@ -19,6 +19,10 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         page: ResultPage,
         deadline: Micros,
     ) -> Result<Option<Pause>, RunError> {
+        if let Some(job) = progress.job.as_mut().filter(|j| !j.costed) {
+            job.costed = true;
+            progress.spend.add_job(page.cost);
+        }
         let job = progress.job.as_ref().expect("a page implies a job");
         if let Some(total) = page.total_rows {
             progress.total_rows = Some(job.rows_before + total);
@@ -139,6 +143,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             page_token: None,
             page_offset: 0,
             rows_before: next.counters.rows_read,
+            costed: false,
         });
         // A result that came whole with the first answer (an idle poll's,
         // say) needs no checkpoint of its job: were this invocation lost,

@@ -185,6 +185,7 @@ impl FakeWarehouse {
                 next_page_token: None,
                 schema: None,
                 schema_fields: None,
+                cost: Default::default(),
                 bytes: 0,
             });
         }
@@ -215,6 +216,7 @@ impl FakeWarehouse {
             next_page_token: (end < all.len()).then(|| end.to_string()),
             schema: Some(ContentHash(self.columns)),
             schema_fields: None,
+            cost: Default::default(),
             bytes,
         })
     }
