@@ -2,86 +2,21 @@
 // `POST /push`, authenticated by Google's OIDC tokens (a local double of the
 // certificate endpoint, keys made at test time), written into KV exactly as
 // the pull would write them, newest `updated_at` first, one write a second
-// per key; and fast, cacheable polling.
+// per key.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { allKeys, SECRET, sleep, startEmulator, startWorker, waitFor } from "./support/stack.mjs";
-import { startBigQueryProxy } from "./support/bigquery_proxy.mjs";
+import { SECRET, sleep, startEmulator, startWorker, waitFor } from "./support/stack.mjs";
 import { at, sourceTable, valueOf } from "./support/table.mjs";
 import { envelope, nowSeconds, push, startOidc, timestampJson, toJsonString } from "./support/oidc.mjs";
+import {
+  assertNothingWritten, deliver, expectOutcome, expectRefused, message, MICROS, observe, pull, pushStatus, RFC3339, snapshot, stamp,
+} from "./support/push_checks.mjs";
 
 let emulator;
 before(async () => {
   emulator = await startEmulator();
 });
 after(async () => emulator?.stop());
-
-const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
-const MICROS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
-
-/** An RFC 3339 time `seconds` from now, with `micros` (0–999) after its milliseconds. */
-const stamp = (seconds, micros = 0) => at(seconds).replace(/Z$/, `${String(micros).padStart(3, "0")}Z`);
-
-/** The push of one row of the source table, as a continuous query's EXPORT DATA sends it. */
-const message = (row, extra) => envelope(toJsonString(row, extra));
-
-/** Delivers like Pub/Sub: a `503` is delivered again a little over a second later. */
-async function deliver(worker, body, token, query = "") {
-  for (let attempt = 1; ; attempt++) {
-    const answer = await push(worker, body, token, query);
-    if (answer.status !== 503 || attempt === 8) return answer;
-    await sleep(1100);
-  }
-}
-
-function expectOutcome(answer, outcome, key) {
-  assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  assert.equal(answer.body.success, true, JSON.stringify(answer.body));
-  assert.equal(answer.body.outcome, outcome, JSON.stringify(answer.body));
-  if (key !== undefined) assert.equal(answer.body.key, key, JSON.stringify(answer.body));
-}
-
-function expectRefused(answer, status, what) {
-  assert.equal(answer.status, status, `${what}: ${JSON.stringify(answer.body)}`);
-  assert.equal(answer.body.success, false, what);
-  assert.equal(typeof answer.body.error, "string", what);
-  assert.ok(!JSON.stringify(answer.body).includes(SECRET), `${what}: no secret in the answer`);
-}
-
-/** Every key in KV with its value and metadata. */
-async function snapshot(kv) {
-  const all = {};
-  for (const key of (await allKeys(kv)).sort()) {
-    const { value, metadata } = await kv.getWithMetadata(key);
-    all[key] = { value, metadata };
-  }
-  return all;
-}
-
-/** A pull of our own, completed (after any run under way). */
-async function pull(worker) {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    await waitFor(async () => (await worker.status()).body.current_run === null, { timeoutMs: 120_000, what: "the run under way to end" });
-    const { status, body } = await worker.syncNow();
-    if (status === 200) {
-      assert.equal(body.run.status, "completed", JSON.stringify(body.run));
-      return body.run;
-    }
-    // A run was under way after all (an alarm's): ours after it.
-    assert.equal(status, 202, JSON.stringify(body));
-  }
-  return assert.fail("no pull of our own completed in five tries");
-}
-
-const pushStatus = async (worker) => (await worker.status()).body.push;
-
-/** KV and failed_rows are as they were (`before`: a snapshot and the failed_rows count). */
-async function assertNothingWritten(worker, before, what) {
-  assert.deepEqual(await snapshot(worker.kv), before.kv, `${what}: KV is as it was`);
-  assert.equal((await worker.status()).body.failed_rows.count, before.failed, `${what}: no failed row`);
-}
-
-const observe = async (worker) => ({ kv: await snapshot(worker.kv), failed: (await worker.status()).body.failed_rows.count });
 
 describe("POST /push", () => {
   let oidc;
@@ -445,89 +380,5 @@ describe("POST /push", () => {
     assert.match(after.last_at, RFC3339);
     const last = Date.parse(after.last_at);
     assert.ok(last >= started - 1000 && last <= Date.now() + 1000, `last_at ${after.last_at}`);
-  });
-});
-
-describe("fast polling", () => {
-  test("SYNC_INTERVAL_SECONDS = 10: a row inserted after a run is in KV within the next interval; without PUSH_AUDIENCE there is no /push", { timeout: 90_000 }, async () => {
-    const oidc = await startOidc();
-    const table = await sourceTable(emulator.url);
-    await table.insert([{ key: "poll-seed", updated_at: at(-60), name: "Seed", visits: 1 }]);
-    const worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: table.query, SYNC_INTERVAL_SECONDS: "10" } });
-    try {
-      await pull(worker);
-      const { body: status } = await worker.status();
-      assert.equal(status.config_error ?? null, null);
-      assert.equal(status.interval_seconds, 10);
-      const counters = ["received", "written", "deleted", "unchanged", "stale", "failed", "last_at"];
-      assert.deepEqual(Object.fromEntries(counters.map((n) => [n, status.push?.[n]])),
-        { received: 0, written: 0, deleted: 0, unchanged: 0, stale: 0, failed: 0, last_at: null }, "/status has push, all zero");
-
-      const stray = { key: "poll-pushed", updated_at: at(-5), name: "Pushed", visits: 1 };
-      expectRefused(await push(worker, message(stray), oidc.mint()), 404, "/push without PUSH_AUDIENCE");
-      assert.equal(await worker.kv.get("poll-pushed"), null);
-
-      const row = { key: "poll-new", updated_at: at(-1), name: "Fresh", visits: 2 };
-      await table.insert([row]);
-      const inserted = Date.now();
-      const value = await waitFor(async () => worker.kv.get("poll-new", "json"), {
-        timeoutMs: 25_000, everyMs: 250, what: "the new row in KV within one 10 s interval and a margin" });
-      assert.deepEqual(value, valueOf(row));
-      assert.ok(Date.now() - inserted <= 25_000);
-    } finally {
-      await worker.dispose();
-      await oidc.stop();
-    }
-  });
-
-  test("SYNC_INTERVAL_SECONDS below 10 is a configuration error that names the variable and the least value", async () => {
-    const table = await sourceTable(emulator.url);
-    const worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: table.query, SYNC_INTERVAL_SECONDS: "5" } });
-    try {
-      const { status, body } = await worker.syncNow();
-      assert.equal(status, 502, JSON.stringify(body));
-      assert.match(body.error, /SYNC_INTERVAL_SECONDS/);
-      assert.match(body.error, /\b10\b/);
-      const s = await worker.status();
-      assert.equal(s.status, 200);
-      assert.match(s.body.config_error ?? "", /SYNC_INTERVAL_SECONDS/);
-      assert.match(s.body.config_error ?? "", /\b10\b/);
-    } finally {
-      await worker.dispose();
-    }
-  });
-
-  test("idle polls send BigQuery the very same query and parameters, and let it answer from its cache", async () => {
-    const proxy = await startBigQueryProxy(emulator.url);
-    const table = await sourceTable(emulator.url);
-    const rows = ["idle-a", "idle-b", "idle-c"].map((key, i) => ({ key, updated_at: at(-60 + i), name: key, visits: i }));
-    await table.insert(rows);
-    const worker = await startWorker({ vars: { BIGQUERY_API_BASE: proxy.url, SYNC_QUERY: table.query, SYNC_INTERVAL_SECONDS: "3600" } });
-    try {
-      assert.equal((await pull(worker)).rows_written, 3);
-      const kv = await snapshot(worker.kv);
-      const sent = [];
-      for (let poll = 0; poll < 2; poll++) {
-        const from = proxy.queries().length;
-        const run = await pull(worker);
-        assert.equal(run.rows_written, 0, `an idle poll writes nothing: ${JSON.stringify(run)}`);
-        assert.equal(run.rows_deleted, 0);
-        sent.push(proxy.queries().slice(from));
-      }
-      assert.deepEqual(await snapshot(worker.kv), kv, "KV untouched by idle polls");
-      const [first, second] = sent;
-      assert.ok(first.length >= 1, "the poll queried BigQuery");
-      assert.equal(second.length, first.length);
-      first.forEach((a, i) => {
-        const b = second[i];
-        assert.equal(b.query, a.query, "the same query text");
-        assert.deepEqual(b.queryParameters, a.queryParameters, "the same parameters");
-        assert.notEqual(a.useQueryCache, false, "the cache is allowed");
-        assert.notEqual(b.useQueryCache, false, "the cache is allowed");
-      });
-    } finally {
-      await worker.dispose();
-      await proxy.stop();
-    }
   });
 });
