@@ -71,14 +71,6 @@ impl<'r, R: Runtime> BigQueryClient<'r, R> {
         }
     }
 
-    /// The last result schema this client read (its digest and JSON), so
-    /// the coordinator can type pushed rows as the pull types them.
-    pub fn result_schema(&self) -> Option<(ContentHash, &str)> {
-        self.result_schema
-            .as_ref()
-            .map(|(digest, fields)| (*digest, fields.as_str()))
-    }
-
     /// The token in use now, with the account it belongs to, so the
     /// coordinator can keep it for the next invocation.
     pub fn token(&self) -> Option<(&str, &AccessToken)> {
@@ -243,6 +235,10 @@ impl<R: Runtime> Warehouse for BigQueryClient<'_, R> {
         );
         let url = self.url(&job.project_id, &tail);
         self.send(Call::Results, Method::Get, &url, None).await
+    }
+
+    fn result_schema(&self) -> Option<(ContentHash, String)> {
+        self.result_schema.clone()
     }
 
     async fn cancel(&mut self, job: &JobRef) -> Result<(), WarehouseError> {

@@ -11,7 +11,6 @@ use super::ports::{Connect, Context, Environment};
 use crate::bigquery::client::{BigQueryClient, ServiceAccountAuth};
 use crate::bigquery::credentials::AccessToken;
 use crate::engine::error::RunError;
-use crate::engine::record::ContentHash;
 use crate::engine::time::Micros;
 use crate::kv::binding::BindingSink;
 use crate::kv::bulk::BulkSink;
@@ -33,8 +32,6 @@ pub struct Configured {
     bulk_budget: Rc<RefCell<RequestBudget>>,
     /// Whether `bulk_budget` holds what storage kept from earlier objects.
     bulk_budget_loaded: Cell<bool>,
-    /// The digest of the result schema last kept in storage.
-    kept_schema: Cell<Option<ContentHash>>,
 }
 
 impl<S: Sql, R: Runtime, E: Environment> Connect<S, R, E> for Configured {
@@ -81,10 +78,17 @@ impl<S: Sql, R: Runtime, E: Environment> Connect<S, R, E> for Configured {
         Ok((warehouse, sink))
     }
 
+    fn open_sink<'a>(
+        &'a self,
+        cx: Context<'a, S, R, E>,
+        deadline: Micros,
+    ) -> Result<PathSink<'a, E::Namespace, R>, RunError> {
+        self.sink(cx, cx.settings.run()?, deadline)
+    }
+
     fn close<'a>(&'a self, cx: Context<'a, S, R, E>, warehouse: &BigQueryClient<'a, R>) {
         self.remember_token(cx, warehouse);
         self.save_bulk_budget(cx);
-        self.keep_result_schema(cx, warehouse);
     }
 }
 
@@ -126,27 +130,6 @@ impl Configured {
         }
         let sent = store.bulk_requests().unwrap_or_default();
         *self.bulk_budget.borrow_mut() = RequestBudget::new(syncs, sent);
-    }
-
-    /// Keeps the result schema the run read, once per schema, for typing
-    /// pushed rows (`/push` uses the one of the last completed pull).
-    fn keep_result_schema<S: Sql, R: Runtime, E>(
-        &self,
-        cx: Context<'_, S, R, E>,
-        warehouse: &BigQueryClient<'_, R>,
-    ) {
-        let Some((digest, fields)) = warehouse.result_schema() else {
-            return;
-        };
-        if self.kept_schema.get() == Some(digest) {
-            return;
-        }
-        match cx.store.keep_result_schema(digest, fields) {
-            Ok(()) => self.kept_schema.set(Some(digest)),
-            Err(e) => cx
-                .runtime
-                .log(&json!({"event": "schema_keep_error", "error": e.to_string()})),
-        }
     }
 
     /// Keeps the times of this sync's bulk requests for a restarted object.

@@ -68,6 +68,7 @@ where
                 };
                 let mut report = self.run_engine(ports, &limits, lease.fence, progress).await;
                 report.progress.spend.kv_bulk_requests += sink.bulk_requests();
+                self.keep_result_schema(&warehouse);
                 self.connection.close(cx, &warehouse);
                 report
             }

@@ -28,6 +28,7 @@ use serde_json::json;
 use crate::engine::error::StoreError;
 use crate::engine::limits::RunLimits;
 use crate::engine::read_ahead::ReadAhead;
+use crate::engine::record::ContentHash;
 use crate::engine::time::{to_rfc3339, Micros};
 use crate::push::key_set::KeySet;
 use crate::runtime::Runtime;
@@ -82,6 +83,8 @@ pub struct Coordinator<S, R, E, C = Configured> {
     deploy_applied: Cell<bool>,
     /// Google's keys that sign push tokens, as last fetched.
     key_set: RefCell<KeySet>,
+    /// The digest of the result schema last kept for pushes.
+    kept_schema: Cell<Option<ContentHash>>,
 }
 
 impl<S: Sql + Alarm, R: Runtime, E: Environment> Coordinator<S, R, E> {
@@ -127,6 +130,7 @@ where
             read_ahead: RefCell::new(None),
             deploy_applied: Cell::new(false),
             key_set: RefCell::new(KeySet::default()),
+            kept_schema: Cell::new(None),
         }
     }
 

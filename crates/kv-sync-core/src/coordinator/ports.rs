@@ -103,6 +103,14 @@ pub trait Connect<S, R, E> {
         deadline: Micros,
     ) -> Result<(Self::Warehouse<'a>, Self::Sink<'a>), RunError>;
 
+    /// The sink alone, for a write outside any run (`POST /push`): the
+    /// same KV, and the same faults in a test.
+    fn open_sink<'a>(
+        &'a self,
+        cx: Context<'a, S, R, E>,
+        deadline: Micros,
+    ) -> Result<Self::Sink<'a>, RunError>;
+
     /// After the engine ran: keeps what the invocation learned for the next
     /// one (an access token, the bulk requests it sent).
     fn close<'a>(&'a self, cx: Context<'a, S, R, E>, warehouse: &Self::Warehouse<'a>);

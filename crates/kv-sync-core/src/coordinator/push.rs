@@ -15,11 +15,11 @@ use super::Coordinator;
 use crate::bigquery::pushed_row::PushSchema;
 use crate::coordinator::policy::reply::Reply;
 use crate::engine::error::{SinkError, StoreError};
+use crate::engine::kv_path::KvPath;
 use crate::engine::plan::kv_op;
-use crate::engine::ports::KvSink;
+use crate::engine::ports::{KvSink, Warehouse};
 use crate::engine::record::{check, Change, Quarantined, SourceRecord};
 use crate::engine::time::Micros;
-use crate::kv::binding::BindingSink;
 use crate::push::envelope::PushMessage;
 use crate::push::id_token::{Expected, IdToken, Refusal};
 use crate::push::key_set::{Lookup, RsaKey};
@@ -146,21 +146,23 @@ where
         }
     }
 
+    /// Writes through the binding (one key: the bulk API would only add a
+    /// round trip), the sink a run of this sync writes through.
     async fn write(&self, record: SourceRecord, prefix: &str, now: Micros) -> Written {
         let settings = self.settings();
-        let Ok(run) = settings.run() else {
-            return Written::NotNow("the sync's settings are broken".into());
+        let budget = self.run_limits(&settings).budget;
+        let mut sink = match self
+            .connection
+            .open_sink(self.context(&settings), now + budget)
+        {
+            Ok(sink) => sink,
+            Err(e) => return Written::NotNow(e.to_string()),
         };
-        let definition = &run.definition;
-        let kv = match self.env.kv(&definition.kv_binding) {
-            Ok(kv) => kv,
-            Err(e) => return Written::NotNow(format!("the KV binding is missing: {e}")),
-        };
+        sink.use_path(KvPath::Binding);
         let outcome = match record.change {
             Change::Put { .. } => PushOutcome::Written,
             Change::Delete => PushOutcome::Deleted,
         };
-        let mut sink = BindingSink::new(kv, definition.config.kv_expiration_ttl_seconds);
         let answer = sink.apply(vec![kv_op(record, prefix, now)]).await;
         match answer.into_iter().next() {
             Some(Ok(())) => Written::Done(outcome),
@@ -181,6 +183,23 @@ where
             &json!({"success": true, "outcome": PushOutcome::Failed, "key": bad.key,
                     "reason": bad.reason}),
         ))
+    }
+
+    /// Keeps the result schema a run read, once per schema: a pushed row is
+    /// typed by the one of the last completed pull.
+    pub(super) fn keep_result_schema(&self, warehouse: &impl Warehouse) {
+        let Some((digest, fields)) = warehouse.result_schema() else {
+            return;
+        };
+        if self.kept_schema.get() == Some(digest) {
+            return;
+        }
+        match self.store.keep_result_schema(digest, &fields) {
+            Ok(()) => self.kept_schema.set(Some(digest)),
+            Err(e) => self
+                .runtime
+                .log(&json!({"event": "schema_keep_error", "error": e.to_string()})),
+        }
     }
 
     /// Checks the push's OIDC token: signed by Google with RS256 under a

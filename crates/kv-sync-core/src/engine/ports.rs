@@ -66,6 +66,12 @@ pub trait Warehouse {
         Ok(())
     }
 
+    /// The digest and the JSON of the last result schema read, so pushed
+    /// rows can be typed as the pull types them.
+    fn result_schema(&self) -> Option<(ContentHash, String)> {
+        None
+    }
+
     /// Reads one page of a job's results (`page_token` `None` = the first).
     async fn read_page(
         &mut self,

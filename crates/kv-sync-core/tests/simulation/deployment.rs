@@ -11,8 +11,10 @@ use kv_sync_core::settings::SyncConfig;
 use serde_json::Value;
 
 use crate::oracle::check_step;
+use crate::pushes::{push_a_row, PushHistory};
 use crate::support::fakes::warehouse::Lead;
 use crate::support::fakes::Faults;
+use crate::support::pubsub::PUSH_VARS;
 use crate::support::rng::Rng;
 use crate::support::world::World;
 use crate::{Coverage, S};
@@ -28,6 +30,8 @@ pub struct Sync {
     pub idle_cursor: Option<Cursor>,
     pub last_cursor: Option<Cursor>,
     pub last_run_checked: u64,
+    /// What the source had, for Pub/Sub to push.
+    pub pushes: PushHistory,
 }
 
 impl Sync {
@@ -41,6 +45,21 @@ impl Sync {
     pub fn source_may_change(&self) -> bool {
         let state = self.world.state();
         state.active_run.is_none() && state.suspended_read.is_none()
+    }
+
+    /// Whether KV takes `key` under this sync's prefix.
+    pub fn accepts(&self, key: &str) -> bool {
+        !matches!(format!("{}{key}", self.prefix).as_str(), "." | "..")
+    }
+
+    /// A stamp for a new version of `key`: never before what was pushed of
+    /// it (per key the newest `updated_at` wins, so a version stamped
+    /// before a pushed one would never reach KV, by design).
+    fn stamp_after_pushes(&self, key: &str, at: Micros) -> Micros {
+        self.pushes
+            .pushed_at
+            .get(key)
+            .map_or(at, |pushed| at.max(pushed + S))
     }
 
     /// KV's entries under every other prefix: what this sync must not
@@ -81,6 +100,7 @@ pub fn deployment(rng: &mut Rng, seed: u64) -> Vec<Sync> {
     for i in 0..n {
         let prefix = format!("s{i}:");
         let mut world = World::named(limits(rng), &format!("s{i}"), &prefix);
+        world.deploy(PUSH_VARS);
         if let Some(first) = syncs.first() {
             world.share_kv_with(&first.world);
         }
@@ -94,6 +114,7 @@ pub fn deployment(rng: &mut Rng, seed: u64) -> Vec<Sync> {
             idle_cursor: None,
             last_cursor: None,
             last_run_checked: 0,
+            pushes: PushHistory::default(),
         });
     }
     // One namespace, one set of KV faults.
@@ -123,7 +144,8 @@ fn change_source(sync: &mut Sync, rng: &mut Rng, now: Micros, cov: &mut Coverage
             0 => None,
             _ if late => Some(now - S * rng.range(700, 5_000) as i64),
             _ => Some(now - S * rng.range(0, 500) as i64),
-        };
+        }
+        .map(|at| sync.stamp_after_pushes(&key, at));
         let key = if rng.chance(0.02) {
             ".".to_string()
         } else {
@@ -140,6 +162,11 @@ fn change_source(sync: &mut Sync, rng: &mut Rng, now: Micros, cov: &mut Coverage
         );
         row.updated_at = updated_at;
         row.deleted = rng.chance(0.15);
+        sync.pushes
+            .versions
+            .entry(key.clone())
+            .or_default()
+            .push(row.clone());
         sync.world.warehouse().upsert(row);
     }
     sync.keys_ever = sync.keys_ever.max(sync.world.warehouse().rows.len()) + 8;
@@ -155,7 +182,7 @@ pub fn step(
     let others = syncs[i].others_keys();
     let sync = &mut syncs[i];
     sync.world.runtime().clock.set((*now).max(sync.world.now()));
-    let action = rng.range(0, 9);
+    let action = rng.range(0, 10);
     if std::env::var("SIM_TRACE").is_ok() {
         eprintln!(
             "TRACE {} action {action} idle {} may change {} suspended {:?} cursor {:?} runs {:?}",
@@ -206,6 +233,7 @@ pub fn step(
             cov.evictions += 1;
             sync.world.deploy(&[]);
         }
+        9 => push_a_row(sync, rng, cov),
         _ => *now += S * rng.range(1, 600) as i64,
     }
     *now = (*now).max(sync.world.now());

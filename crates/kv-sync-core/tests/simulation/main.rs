@@ -4,7 +4,8 @@
 //! and their users would: the source changes (inserts, updates, deletes,
 //! rows that arrive late, rows without `updated_at`, keys KV refuses),
 //! alarms fire (late, and twice), webhooks ask for runs, objects are
-//! evicted, settings are deployed (the interval), the clock jumps — while
+//! evicted, settings are deployed (the interval), the clock jumps, Pub/Sub
+//! pushes rows (again, and out of order: `pushes`) — while
 //! BigQuery (failing, unfinished and expired jobs), KV (rate limits, partial
 //! answers, writes that land with their answer lost) and the storage fail at
 //! random.
@@ -24,6 +25,7 @@
 
 mod deployment;
 mod oracle;
+mod pushes;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -61,6 +63,7 @@ pub struct Coverage {
     pub webhooks: u64,
     pub crons: u64,
     pub late_rows: u64,
+    pub pushes: u64,
 }
 
 impl Coverage {
@@ -77,6 +80,7 @@ impl Coverage {
         self.webhooks += other.webhooks;
         self.crons += other.crons;
         self.late_rows += other.late_rows;
+        self.pushes += other.pushes;
     }
 }
 

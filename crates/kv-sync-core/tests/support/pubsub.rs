@@ -8,6 +8,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use kv_sync_core::engine::time::MICROS_PER_SECOND;
+use kv_sync_core::runtime::HttpResponse;
 
 use super::services::CERTS;
 
@@ -20,6 +21,19 @@ pub const PUSH_VARS: &[(&str, &str)] = &[
     ("PUSH_SERVICE_ACCOUNT", ACCOUNT),
     ("GOOGLE_OIDC_CERTS_URL", CERTS),
 ];
+
+/// Google's certificate endpoint, as the double answers it: one key,
+/// `google-1`, kept an hour.
+pub fn certs_answer() -> HttpResponse {
+    let keys = json!({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig",
+                                 "kid": "google-1", "n": "bW9kdWx1cw", "e": "AQAB"}]});
+    HttpResponse {
+        status: 200,
+        cache_control: Some("public, max-age=3600, must-revalidate".into()),
+        body: keys.to_string(),
+        ..HttpResponse::default()
+    }
+}
 
 /// The claims Google puts in a push token issued at `now` (µs).
 pub fn claims(now: i64) -> Value {

@@ -16,6 +16,7 @@ use kv_sync_core::runtime::scripted::Sent;
 use kv_sync_core::runtime::{HttpResponse, Method};
 
 use super::memory_kv::MemoryKv;
+use super::pubsub::certs_answer;
 
 pub const BIGQUERY: &str = "http://bigquery.test";
 pub const TOKEN_URI: &str = "http://oauth.test/token";
@@ -96,12 +97,7 @@ impl Services {
         if sent.url == CERTS {
             assert_eq!(sent.method, Method::Get);
             self.certs_fetched.set(self.certs_fetched.get() + 1);
-            let keys = json!({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig",
-                                         "kid": "google-1", "n": "bW9kdWx1cw", "e": "AQAB"}]});
-            return HttpResponse {
-                cache_control: Some("public, max-age=3600, must-revalidate".into()),
-                ..answer(200, keys)
-            };
+            return certs_answer();
         }
         if sent.url == ALERTS {
             let status = self.alert_status.get();

@@ -26,6 +26,8 @@ use super::fakes::kv::FakeKv;
 use super::fakes::warehouse::FakeWarehouse;
 use super::memory_kv::MemoryKv;
 use super::platform::{self, map, Storage, TestEnv};
+use super::pubsub::{certs_answer, claims, envelope, token};
+use super::services::CERTS;
 use super::sqlite::Sqlite;
 
 pub const QUERY: &str = "SELECT * FROM test.source";
@@ -107,6 +109,22 @@ impl World {
 
     pub fn warehouse(&self) -> RefMut<'_, FakeWarehouse> {
         self.fakes.warehouse.borrow_mut()
+    }
+
+    /// Pub/Sub delivers `row` (as `TO_JSON_STRING` renders it) to
+    /// `POST /push` with a valid token; the status, or `None` when the store
+    /// failed (the platform answers 500 and Pub/Sub delivers it again).
+    pub fn push(&self, row: &Value) -> Option<u16> {
+        let request = Request {
+            path: "/push".into(),
+            sync: Some(self.sync.clone()),
+            authorization: Some(format!("Bearer {}", token(&claims(self.now()), "google-1"))),
+            body: envelope(row),
+            ..Request::default()
+        };
+        block_on(self.coordinator.fetch(request))
+            .ok()
+            .map(|r| r.status)
     }
 
     pub fn kv(&self) -> RefMut<'_, FakeKv> {
@@ -312,6 +330,11 @@ fn start(
 ) -> WorldCoordinator {
     let runtime = ScriptedRuntime::default();
     runtime.clock.set(now);
+    // Google's certificates are all a world's coordinator fetches.
+    *runtime.responder.borrow_mut() = Some(Box::new(|sent| {
+        assert_eq!(sent.url, CERTS, "a world reaches no other service");
+        certs_answer()
+    }));
     let env = TestEnv {
         vars: vars.clone(),
         secrets: HashMap::new(),

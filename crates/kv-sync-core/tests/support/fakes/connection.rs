@@ -10,6 +10,7 @@ use kv_sync_core::engine::error::{RunError, SinkError, WarehouseError};
 use kv_sync_core::engine::kv_path::KvPath;
 use kv_sync_core::engine::limits::RunLimits;
 use kv_sync_core::engine::ports::{JobRef, KvOp, KvSink, ResultPage, Warehouse};
+use kv_sync_core::engine::record::ContentHash;
 use kv_sync_core::engine::source_query::SourceQuery;
 use kv_sync_core::engine::time::Micros;
 
@@ -54,6 +55,10 @@ impl Warehouse for Borrowed<'_, FakeWarehouse> {
     async fn cancel(&mut self, job: &JobRef) -> Result<(), WarehouseError> {
         self.0.cancel(job).await
     }
+
+    fn result_schema(&self) -> Option<(ContentHash, String)> {
+        self.0.result_schema()
+    }
 }
 
 impl KvSink for Borrowed<'_, FakeKv> {
@@ -97,6 +102,14 @@ impl<S, R, E> Connect<S, R, E> for Fakes {
             Borrowed(self.warehouse.borrow_mut()),
             Borrowed(self.kv.borrow_mut()),
         ))
+    }
+
+    fn open_sink<'a>(
+        &'a self,
+        _cx: Context<'a, S, R, E>,
+        _deadline: Micros,
+    ) -> Result<Self::Sink<'a>, RunError> {
+        Ok(Borrowed(self.kv.borrow_mut()))
     }
 
     fn close<'a>(&'a self, _cx: Context<'a, S, R, E>, _warehouse: &Self::Warehouse<'a>) {}

@@ -57,6 +57,11 @@ impl Lead {
     }
 }
 
+/// `Lead`'s columns as a result schema: its value is `{"name", "visits"}`.
+pub const LEAD_SCHEMA: &str = r#"{"fields": [{"name": "key", "type": "STRING"},
+    {"name": "updated_at", "type": "TIMESTAMP"}, {"name": "deleted", "type": "BOOLEAN"},
+    {"name": "name", "type": "STRING"}, {"name": "visits", "type": "INTEGER"}]}"#;
+
 #[derive(Default)]
 pub struct FakeWarehouse {
     /// The source table: rows with a key by key, plus rows with a null key.
@@ -258,6 +263,12 @@ impl Warehouse for FakeWarehouse {
     async fn cancel(&mut self, job: &JobRef) -> Result<(), WarehouseError> {
         self.cancelled.push(job.job_id.clone());
         Ok(())
+    }
+
+    /// The columns a `Lead` has, as BigQuery would describe them, once a
+    /// job has read them.
+    fn result_schema(&self) -> Option<(ContentHash, String)> {
+        (self.jobs_started > 0).then(|| (ContentHash(self.columns), LEAD_SCHEMA.to_string()))
     }
 
     async fn read_page(
