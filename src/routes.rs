@@ -201,16 +201,14 @@ async fn push(req: &mut Request, env: &WorkerEnv, url: &worker::Url) -> Result<R
         Err(message) => return Ok(Routed::json(error(404, &message)?)),
     };
     let declared = req.headers().get("Content-Length")?;
-    if declared
-        .is_some_and(|len| !matches!(len.trim().parse::<usize>(), Ok(n) if n <= MAX_PUSH_BYTES))
-    {
-        return Ok(Routed::json(error(
-            413,
-            &format!("push body over {MAX_PUSH_BYTES} bytes"),
-        )?));
-    }
-    let body = req.text().await?;
-    if body.len() > MAX_PUSH_BYTES {
+    let declared_over = declared.is_some_and(|len| declared_too_large(&len, MAX_PUSH_BYTES));
+    // A body declared too large is not read at all.
+    let body = if declared_over {
+        String::new()
+    } else {
+        req.text().await?
+    };
+    if declared_over || body.len() > MAX_PUSH_BYTES {
         return Ok(Routed::json(error(
             413,
             &format!("push body over {MAX_PUSH_BYTES} bytes"),
@@ -297,7 +295,7 @@ fn authorize(req: &Request, env: &WorkerEnv) -> Result<std::result::Result<Acces
 /// body only up to one byte past the limit (a chunked body has no length).
 async fn body_too_large(req: &mut Request) -> Result<bool> {
     if let Some(len) = req.headers().get("Content-Length")? {
-        if declared_too_large(&len) {
+        if declared_too_large(&len, MAX_BODY_BYTES) {
             return Ok(true);
         }
     }

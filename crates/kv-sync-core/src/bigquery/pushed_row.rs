@@ -17,9 +17,12 @@
 
 use std::collections::HashMap;
 
-use serde_json::value::RawValue;
-use serde_json::Value;
+use std::borrow::Cow;
 
+use serde_json::value::RawValue;
+
+use super::json::Reader;
+use super::row;
 use super::typing::{write_string, write_text, CellKind, DecodeError, Field, Schema};
 use crate::engine::record::{ContentHash, PageRow, SourceRow, Unreadable};
 use crate::engine::time::parse_rfc3339;
@@ -94,13 +97,17 @@ impl PushSchema {
 }
 
 /// A scalar cell's text: a string's contents, a number's or boolean's
-/// literal; `None` for null or a list or object.
+/// literal; `None` for null or a list or object. Read as a page's cells
+/// are (`row::scalar_text`), without building a JSON value per cell.
 fn scalar_text(cell: &RawValue) -> Option<String> {
-    match serde_json::from_str::<Value>(cell.get()).ok()? {
-        Value::String(s) => Some(s),
-        Value::Number(_) | Value::Bool(_) => Some(cell.get().trim().to_string()),
-        _ => None,
+    let text = cell.get().trim();
+    if text.starts_with(['[', '{']) {
+        return None;
     }
+    row::scalar_text(&mut Reader::new(text))
+        .ok()
+        .flatten()
+        .map(Cow::into_owned)
 }
 
 fn is_true(cell: Option<&&RawValue>) -> bool {

@@ -16,6 +16,7 @@ use super::typing::{not_valid, timestamp_from_text, write_string, DecodeError, F
 use crate::engine::record::{ContentHash, PageRow, SourceRow, Unreadable};
 
 mod value;
+pub(crate) use value::scalar_text;
 use value::{null_of, read_value, Scalar};
 
 /// Decodes a whole `rows` array (`[{"f":[…]},…]`, or `null`).

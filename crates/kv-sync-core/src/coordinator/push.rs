@@ -17,7 +17,7 @@ use crate::coordinator::policy::reply::Reply;
 use crate::engine::error::{SinkError, StoreError};
 use crate::engine::kv_path::KvPath;
 use crate::engine::plan::kv_op;
-use crate::engine::ports::{KvSink, Warehouse};
+use crate::engine::ports::{KvSink, StateStore, Warehouse};
 use crate::engine::record::{check, Change, Quarantined, SourceRecord};
 use crate::engine::time::Micros;
 use crate::push::envelope::PushMessage;
@@ -66,20 +66,9 @@ where
             Ok(message) => message,
             Err(e) => return Ok(Reply::error(400, &e.to_string())),
         };
-        let Some(schema) = self.store.pull_schema()? else {
-            return Ok(Reply::error(
-                503,
-                "no pull has completed yet: a pushed row is typed by the columns of the last \
-                 completed pull, so it waits for the first (Pub/Sub delivers it again)",
-            ));
-        };
-        let schema = match PushSchema::parse(&schema) {
-            Ok(schema) => schema,
-            Err(e) => return Ok(Reply::error(500, &e)),
-        };
-        let prefix = match settings.run() {
-            Ok(run) => run.definition.key_prefix.clone(),
-            Err(e) => return Ok(Reply::error(503, &e.to_string())),
+        let (schema, prefix) = match self.typing()? {
+            Ok(typing) => typing,
+            Err(refused) => return Ok(refused),
         };
         let row = check(schema.type_row(&message.data), &prefix);
         let now = self.runtime.now();
@@ -87,7 +76,10 @@ where
             Ok(record) => record,
             Err(bad) => return self.set_aside(&bad, now),
         };
-        let stored = self.store.stored_hash(record.key())?;
+        let stored = (&self.store)
+            .stored_hashes(&[record.key()])?
+            .pop()
+            .flatten();
         let run_active = self.store.state()?.active_run.is_some();
         match decide(&record, stored.as_ref(), run_active, now) {
             Verdict::Skip(outcome) => {
@@ -104,6 +96,27 @@ where
             }
             Verdict::Apply => self.apply(record, &prefix, now).await,
         }
+    }
+
+    /// How a pushed row is typed and keyed: the result schema of the last
+    /// completed pull and the sync's key prefix, or the answer that says
+    /// why it cannot be yet.
+    fn typing(&self) -> Result<Result<(PushSchema, String), Reply>, StoreError> {
+        let Some(schema) = self.store.pull_schema()? else {
+            return Ok(Err(Reply::error(
+                503,
+                "no pull has completed yet: a pushed row is typed by the columns of the last \
+                 completed pull, so it waits for the first (Pub/Sub delivers it again)",
+            )));
+        };
+        let schema = match PushSchema::parse(&schema) {
+            Ok(schema) => schema,
+            Err(e) => return Ok(Err(Reply::error(500, &e))),
+        };
+        Ok(match self.settings().run() {
+            Ok(run) => Ok((schema, run.definition.key_prefix.clone())),
+            Err(e) => Err(Reply::error(503, &e.to_string())),
+        })
     }
 
     /// Writes (or deletes) the key and records it, or says why not.

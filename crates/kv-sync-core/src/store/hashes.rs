@@ -66,7 +66,7 @@ impl<S: Sql> Store<S> {
 }
 
 /// A `key_hashes` row as the change detector reads it.
-pub(super) fn stored_hash(row: &SqlRow) -> Result<StoredHash, StoreError> {
+fn stored_hash(row: &SqlRow) -> Result<StoredHash, StoreError> {
     Ok(StoredHash {
         hash: row.get("hash")?,
         written_at: row.get("written_at")?,

@@ -2,11 +2,9 @@
 //! each pushed write in `key_hashes` (marked as a push's, with its source
 //! `updated_at`), and the counters `/status` shows.
 
-use super::hashes::stored_hash;
 use super::sql::Sql;
 use super::Store;
 use crate::engine::error::StoreError;
-use crate::engine::ports::StoredHash;
 use crate::engine::record::{ContentHash, Quarantined};
 use crate::engine::time::{to_rfc3339, Micros};
 use crate::params;
@@ -47,15 +45,6 @@ impl<S: Sql> Store<S> {
             &[],
         )?;
         rows.first().map(|r| r.get("fields")).transpose()
-    }
-
-    /// What kv-sync last wrote for one key.
-    pub fn stored_hash(&self, key: &str) -> Result<Option<StoredHash>, StoreError> {
-        let rows = self.sql.query(
-            "SELECT hash, written_at, updated_at, by_push FROM key_hashes WHERE key = ?",
-            params![key],
-        )?;
-        rows.first().map(stored_hash).transpose()
     }
 
     /// Marks a key unconfirmed before a push writes it, with the time of

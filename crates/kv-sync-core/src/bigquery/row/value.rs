@@ -37,7 +37,7 @@ impl<'a> Scalar<'a> {
 
 /// A value that is neither a list nor an object: its text, or `None` for
 /// null.
-fn scalar_text<'a>(r: &mut Reader<'a>) -> Result<Option<Cow<'a, str>>, SyntaxError> {
+pub(crate) fn scalar_text<'a>(r: &mut Reader<'a>) -> Result<Option<Cow<'a, str>>, SyntaxError> {
     Ok(match r.peek() {
         Some(b'"') => Some(r.string()?),
         _ if r.eat_null() => None,
