@@ -47,7 +47,8 @@ impl RunCost {
             bigquery_bytes_processed: spend.bigquery_bytes_processed,
             bigquery_cache_hit: spend.bigquery_cache_hit,
             kv_writes: counters.rows_written,
-            kv_deletes: counters.rows_deleted,
+            // Keys deleted because they left the source are deletes too.
+            kv_deletes: counters.rows_deleted + counters.rows_orphaned,
             kv_bulk_requests: spend.kv_bulk_requests,
             storage_rows_read: spend.storage_rows_read,
             storage_rows_written: spend.storage_rows_written,
@@ -116,5 +117,15 @@ mod tests {
         let view = CostView::of(day);
         assert!((view.estimated_usd_per_day - (6.25 + 5.0 + 2.0 + 0.001)).abs() < 1e-9);
         assert_eq!(CostView::of(CostSums::default()).estimated_usd_per_day, 0.0);
+    }
+
+    #[test]
+    fn keys_deleted_because_they_left_the_source_are_kv_deletes() {
+        let counters = RunCounters {
+            rows_deleted: 2,
+            rows_orphaned: 3,
+            ..RunCounters::default()
+        };
+        assert_eq!(RunCost::of(&RunSpend::default(), &counters).kv_deletes, 5);
     }
 }
