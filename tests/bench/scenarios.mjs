@@ -43,9 +43,10 @@ export const wasmHighWater = (worker) =>
  * One import on a fresh Worker. `bulk`: null (the binding only) or the
  * bulk double's options (`{ latencyMs }`; it checks and counts, never
  * stores). Returns the time, the run, the keys KV holds (or the double
- * counted), the wasm high-water mark and `/status`.
+ * counted), the wasm high-water mark, `/status`, and what `afterwards`
+ * (given the Worker, once the import is measured) returned.
  */
-export async function importOnce(emulatorUrl, { vars = {}, bulk = null } = {}) {
+export async function importOnce(emulatorUrl, { vars = {}, bulk = null, afterwards = null } = {}) {
   const api = bulk && await startKvBulkApi({ store: false, ...bulk });
   const worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulatorUrl, ...vars, ...(api?.vars ?? {}) } });
   try {
@@ -53,7 +54,9 @@ export async function importOnce(emulatorUrl, { vars = {}, bulk = null } = {}) {
     const keys = api ? api.counted.size : (await allKeys(worker.kv)).length;
     if (api?.problems.length) throw new Error(`the bulk double found problems: ${api.problems.slice(0, 3).join("; ")}`);
     const { body: status } = await worker.status();
-    return { ms, run, keys, wasm: wasmHighWater(worker), status, bulkRequests: api?.requests.length ?? 0 };
+    const wasm = wasmHighWater(worker);
+    const after = afterwards && await afterwards(worker);
+    return { ms, run, keys, wasm, status, bulkRequests: api?.requests.length ?? 0, after };
   } finally {
     await worker.dispose();
     await api?.stop();
