@@ -3,7 +3,7 @@
 // prices in /status, and GET /keys/KEY explaining one key.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { SECRET, startEmulator, startWorker } from "./support/stack.mjs";
+import { allKeys, SECRET, startEmulator, startWorker, waitFor } from "./support/stack.mjs";
 import { startBigQueryProxy } from "./support/bigquery_proxy.mjs";
 import { at, sourceTable, valueOf } from "./support/table.mjs";
 
@@ -62,6 +62,39 @@ describe("each run's cost", () => {
     } finally {
       await worker.dispose();
       await proxy.stop();
+    }
+  });
+
+  test("a full run over 3,000 unchanged keys writes at most 300 storage rows, and still deletes what left the source", { timeout: 180_000 }, async () => {
+    // Given 3,000 keys in KV as in the source (stamps not in key order)
+    const table = await sourceTable(emulator.url);
+    const keys = Array.from({ length: 3_000 }, (_, i) => `lead-${String(i).padStart(4, "0")}`);
+    await table.insert(keys.map((key, i) => ({ key, updated_at: at(-3_600 + ((i * 7919) % 3_000)), name: "Ada", visits: i })));
+    const worker = await startWorker({ vars: { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: table.query } });
+    try {
+      const completed = async (query) => {
+        const { status, body } = await worker.syncNow(query);
+        assert.equal(status, 202, JSON.stringify(body));
+        return waitFor(async () => {
+          const { body: s } = await worker.status();
+          return s.last_run?.id === body.run.id && s.last_run.status === "completed" && s.last_run;
+        }, { timeoutMs: 120_000, what: `run ${body.run.id}` });
+      };
+      const first = await completed("?wait=false");
+      assert.equal(first.rows_written, 3_000);
+      // and one key that then left the source
+      await table.remove(["lead-1234"]);
+      // When a full run reads them all again
+      const run = await completed("?wait=false&full=true");
+      // Then it wrote storage rows for what changed, not one per key
+      assert.equal(run.rows_read, 2_999);
+      assert.ok(run.cost.storage_rows_written <= 300, `a full run over unchanged keys wrote ${run.cost.storage_rows_written} storage rows`);
+      assert.deepEqual([run.cost.kv_writes, run.cost.kv_deletes, run.rows_orphaned], [0, 1, 1]);
+      assert.equal(await worker.kv.get("lead-1234"), null);
+      assert.notEqual(await worker.kv.get("lead-1233"), null);
+      assert.equal((await allKeys(worker.kv)).length, 2_999);
+    } finally {
+      await worker.dispose();
     }
   });
 });

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::bigquery::test_keys::{random_bytes, service_account_json};
-use crate::engine::source_query::wrap;
+use crate::engine::source_query::{wrap, ReadOrder};
 use crate::runtime::scripted::ScriptedRuntime;
 
 const S: Micros = MICROS_PER_SECOND;
@@ -35,7 +35,7 @@ fn auth(token: Option<&str>) -> ServiceAccountAuth {
 }
 
 fn query() -> SourceQuery {
-    wrap("SELECT 1", 0, None, 100)
+    wrap("SELECT 1", 0, ReadOrder::ByUpdate(None), 100)
 }
 
 #[test]

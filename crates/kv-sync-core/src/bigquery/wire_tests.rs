@@ -1,9 +1,9 @@
 use super::*;
-use crate::engine::source_query::wrap;
+use crate::engine::source_query::{wrap, ReadOrder};
 
 #[test]
 fn the_request_uses_named_parameters_standard_sql_and_int64_timestamps() {
-    let body = query_request(&wrap("SELECT 1", 0, None, 500), "EU");
+    let body = query_request(&wrap("SELECT 1", 0, ReadOrder::ByUpdate(None), 500), "EU");
     assert_eq!(body["useLegacySql"], false);
     assert_eq!(body["parameterMode"], "NAMED");
     assert_eq!(body["location"], "EU");
@@ -15,7 +15,7 @@ fn the_request_uses_named_parameters_standard_sql_and_int64_timestamps() {
         "TIMESTAMP"
     );
     assert!(body.get("requestId").is_none());
-    let mut retried = wrap("SELECT 1", 0, None, 500);
+    let mut retried = wrap("SELECT 1", 0, ReadOrder::ByUpdate(None), 500);
     retried.request_id = Some("kv-sync-0123456789abcdef".into());
     assert_eq!(
         query_request(&retried, "EU")["requestId"],
@@ -42,7 +42,7 @@ fn a_page_is_parsed_with_its_token_and_total() {
 
 #[test]
 fn short_query_mode_is_asked_for_and_a_jobless_answer_is_a_whole_result() {
-    let asked = query_request(&wrap("SELECT 1", 0, None, 500), "US");
+    let asked = query_request(&wrap("SELECT 1", 0, ReadOrder::ByUpdate(None), 500), "US");
     assert_eq!(asked["jobCreationMode"], "JOB_CREATION_OPTIONAL");
     assert_eq!(asked.get("useQueryCache"), None, "the cache stays on");
     let jobless = r#"{"queryId":"q1","jobComplete":true,"totalRows":"1",

@@ -108,7 +108,7 @@ where
         let run_id = self.store.next_run_id()?;
         let fence = RunLease::next_fence(state.lease.as_ref());
         let report = Engine::new(ports, spec, fence)
-            .run_invocation(RunProgress::new(run_id, start.since, start.mode))
+            .run_invocation(RunProgress::new(run_id, start.since, start.mode, now))
             .await;
         self.connection.close(cx, &warehouse);
         let answer = DryRunAnswer::new(

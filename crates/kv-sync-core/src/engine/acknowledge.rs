@@ -100,13 +100,20 @@ fn confirmed(plan: &BatchPlan, results: &[Result<(), SinkError>], now: Micros) -
 }
 
 impl Acknowledged {
+    /// Moves the position to `row` unless it is past it already: rows in
+    /// key order (a full read) are not in `(updated_at, key)` order, and
+    /// the position must end at the latest of them to become the cursor.
+    fn pass(&mut self, row: &Cursor) {
+        self.position = Cursor::latest(self.position.take(), Some(row.clone()));
+    }
+
     /// Counts one covered row and moves the position past it.
     fn count(&mut self, planned: &Planned, results: &[Result<(), SinkError>]) {
         self.counters.rows_read += 1;
         match planned {
             Planned::Unchanged { position } => {
                 self.counters.rows_unchanged += 1;
-                self.position = Some(position.clone());
+                self.pass(position);
             }
             Planned::Write {
                 position,
@@ -127,13 +134,13 @@ impl Acknowledged {
                         });
                     }
                 }
-                self.position = Some(position.clone());
+                self.pass(position);
             }
             Planned::Quarantine(q) => {
                 self.counters.rows_failed += 1;
                 self.quarantined.push(q.clone());
                 if let Some(p) = &q.position {
-                    self.position = Some(p.clone());
+                    self.pass(p);
                 }
             }
         }

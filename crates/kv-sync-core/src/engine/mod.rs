@@ -10,6 +10,7 @@ pub(crate) mod acknowledge;
 pub mod cursor;
 pub mod error;
 pub mod excerpt;
+pub mod key_walk;
 pub mod kv_path;
 pub mod limits;
 pub(crate) mod plan;

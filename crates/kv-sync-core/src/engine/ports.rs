@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cursor::Cursor;
 use super::error::{SinkError, StoreError, WarehouseError};
+use super::key_walk::Stretch;
 use super::kv_path::KvPath;
 use super::progress::RunProgress;
 use super::record::{ContentHash, Metadata, PageRow, Quarantined};
@@ -174,6 +175,9 @@ pub struct Checkpoint<'a> {
     pub written: &'a [WrittenKey],
     /// Keys a full run read (written or not): they are still in the source.
     pub seen: &'a [String],
+    /// The stretch of the key space a full run's read passed with this
+    /// batch: the stored keys in it that `seen` lacks left the source.
+    pub stretch: Option<Stretch<'a>>,
     /// Keys that left the source and whose deletion KV acknowledged (or
     /// tombstones of keys gone from the source): kv-sync forgets them.
     pub forgotten: &'a [String],
@@ -211,9 +215,12 @@ pub struct Census {
 ///   nothing and returns `StoreError::LeaseLost`.
 /// - the global cursor never moves backward: `commit` sets it to the later of
 ///   itself and `checkpoint.cursor`.
-/// - a key in `written` is no longer a failed row; a key in `written` or
-///   `seen` is marked as read by the run (when it is a full run); a key in
-///   `forgotten` has no stored hash afterwards.
+/// - a key in `written` is no longer a failed row; a key in `forgotten` has
+///   no stored hash afterwards.
+/// - a key in `stretch`, written no later than its `written_until` and not
+///   in `seen`, is marked absent in the checkpoint's run; a key in `written` or
+///   `seen` is not marked absent afterwards (by any run). Nothing else is
+///   written for the keys a full run reads unchanged.
 /// - only keys kv-sync recorded in `written` are ever orphans.
 pub trait StateStore {
     /// The hashes kv-sync recorded for these keys, in the same order.
@@ -235,15 +242,21 @@ pub trait StateStore {
         now: Micros,
     ) -> Result<(), StoreError>;
 
-    /// The orphans of full run `run_id` and the live keys held.
+    /// The orphans of the full read run `run_id` began (keys marked absent
+    /// in it or a later run) and the live keys held.
     fn census(&self, run_id: u64) -> Result<Census, StoreError>;
 
-    /// Up to `limit` keys full run `run_id` did not read, in key order,
-    /// after `after`.
+    /// Up to `limit` orphans of the full read run `run_id` began, in key
+    /// order, after `after`.
     fn orphans(
         &self,
         run_id: u64,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Orphan>, StoreError>;
+
+    /// Up to `limit` keys kv-sync holds, tombstones included (not live), in
+    /// key order, after `after`: what a full read that read none of them
+    /// would find absent (a dry run compares them with what it read).
+    fn held_keys(&self, after: Option<&str>, limit: usize) -> Result<Vec<Orphan>, StoreError>;
 }

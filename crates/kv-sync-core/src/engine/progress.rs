@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cursor::Cursor;
+use super::key_walk::KeyWalk;
 use super::kv_path::KvPath;
 use super::ports::JobRef;
 use super::spend::RunSpend;
@@ -165,6 +166,11 @@ pub struct RunProgress {
     /// What the run spent beyond its counters, so far.
     #[serde(default)]
     pub spend: RunSpend,
+    /// A full run's read in key order and its comparison with the stored
+    /// keys. `None` for an incremental run, and for a full run an older
+    /// version began (it compares nothing and deletes nothing).
+    #[serde(default)]
+    pub walk: Option<KeyWalk>,
 }
 
 impl RunProgress {
@@ -173,7 +179,8 @@ impl RunProgress {
         self.read_since_run.unwrap_or(self.run_id)
     }
 
-    pub fn new(run_id: u64, since: Micros, mode: RunMode) -> Self {
+    /// A run beginning `now`.
+    pub fn new(run_id: u64, since: Micros, mode: RunMode, now: Micros) -> Self {
         RunProgress {
             run_id,
             since,
@@ -199,6 +206,7 @@ impl RunProgress {
             late_warning: None,
             read_since_run: None,
             spend: RunSpend::default(),
+            walk: mode.full.then(|| KeyWalk::new(now)),
         }
     }
 

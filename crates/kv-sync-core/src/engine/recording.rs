@@ -76,16 +76,12 @@ impl<'a, S: StateStore> ReadOnlyStore<'a, S> {
         }
     }
 
-    /// A page of the keys kv-sync holds after `after` that the dry run of
-    /// run `run_id` did not read, and the last key of the page (`None`: no
-    /// more keys). The real store knows no mark of that run (it is not
-    /// stored), so every key it holds comes back, to be filtered here.
-    fn unread(
-        &self,
-        run_id: u64,
-        after: Option<&str>,
-    ) -> Result<(Vec<Orphan>, Option<String>), StoreError> {
-        let page = self.real.orphans(run_id, after, PAGE)?;
+    /// A page of the keys kv-sync holds after `after` that the dry run did
+    /// not read, and the last key of the page (`None`: no more keys). The
+    /// real store holds no mark of the dry run (nothing of it is stored),
+    /// so the keys it holds are compared with what the run read here.
+    fn unread(&self, after: Option<&str>) -> Result<(Vec<Orphan>, Option<String>), StoreError> {
+        let page = self.real.held_keys(after, PAGE)?;
         let last = (page.len() == PAGE).then(|| page[PAGE - 1].key.clone());
         let read = self.read.borrow();
         let unread = page
@@ -128,7 +124,7 @@ impl<S: StateStore> StateStore for ReadOnlyStore<'_, S> {
         };
         let mut after: Option<String> = None;
         loop {
-            let (unread, last) = self.unread(run_id, after.as_deref())?;
+            let (unread, last) = self.unread(after.as_deref())?;
             for orphan in unread {
                 if orphan.live {
                     census.orphans += 1;
@@ -145,14 +141,14 @@ impl<S: StateStore> StateStore for ReadOnlyStore<'_, S> {
 
     fn orphans(
         &self,
-        run_id: u64,
+        _run_id: u64,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Orphan>, StoreError> {
         let mut found = Vec::new();
         let mut after = after.map(str::to_owned);
         while found.len() < limit {
-            let (unread, last) = self.unread(run_id, after.as_deref())?;
+            let (unread, last) = self.unread(after.as_deref())?;
             found.extend(unread);
             if last.is_none() {
                 break;
@@ -161,6 +157,10 @@ impl<S: StateStore> StateStore for ReadOnlyStore<'_, S> {
         }
         found.truncate(limit);
         Ok(found)
+    }
+
+    fn held_keys(&self, after: Option<&str>, limit: usize) -> Result<Vec<Orphan>, StoreError> {
+        self.real.held_keys(after, limit)
     }
 }
 

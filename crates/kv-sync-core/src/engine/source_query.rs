@@ -9,9 +9,11 @@
 //! - of the rows of one key, the newest `updated_at` wins and an exact tie
 //!   goes to the greater row text, the same one on every run (rows without
 //!   a key are each kept, to be reported);
-//! - rows come in `(updated_at, key)` order, nulls first, and a run that
-//!   must re-query mid-way (its job's results expired) continues strictly
-//!   after its last acknowledged position.
+//! - an incremental run reads rows in `(updated_at, key)` order, nulls
+//!   first, so the cursor can follow it; a full run reads in key order, so
+//!   the stored keys can be compared beside it (`key_walk`). A run that must
+//!   re-query mid-way (its job's results expired) continues strictly after
+//!   its last acknowledged position in that order.
 
 use super::cursor::Cursor;
 use super::time::{to_rfc3339, Micros};
@@ -52,9 +54,17 @@ impl ParamKind {
 
 const SOURCE: &str = "kv_sync_source";
 
-/// Builds the wrapped query for a run reading from `since`, resuming after
-/// `after` when set.
-pub fn wrap(user_sql: &str, since: Micros, after: Option<&Cursor>, page_rows: u32) -> SourceQuery {
+/// The order a run reads its rows in, and where a re-query resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOrder<'a> {
+    /// `(updated_at, key)`, after this position if set.
+    ByUpdate(Option<&'a Cursor>),
+    /// `key`, after this key if set.
+    ByKey(Option<&'a str>),
+}
+
+/// Builds the wrapped query for a run reading from `since` in `order`.
+pub fn wrap(user_sql: &str, since: Micros, order: ReadOrder<'_>, page_rows: u32) -> SourceQuery {
     let body = user_sql.trim().trim_end_matches(';').trim_end();
     let mut sql = format!(
         "SELECT * EXCEPT (kv_sync_rank) FROM (\n\
@@ -69,22 +79,35 @@ pub fn wrap(user_sql: &str, since: Micros, after: Option<&Cursor>, page_rows: u3
         kind: ParamKind::Timestamp,
         value: to_rfc3339(since),
     }];
-    if let Some(after) = after {
-        sql.push_str(
-            "\n  AND (updated_at > @after_updated_at OR (updated_at = @after_updated_at AND key > @after_key))",
-        );
-        params.push(QueryParam {
-            name: "after_updated_at",
-            kind: ParamKind::Timestamp,
-            value: to_rfc3339(after.updated_at),
-        });
-        params.push(QueryParam {
-            name: "after_key",
-            kind: ParamKind::String,
-            value: after.key.clone(),
-        });
+    let after_key = |key: &str| QueryParam {
+        name: "after_key",
+        kind: ParamKind::String,
+        value: key.to_owned(),
+    };
+    match order {
+        ReadOrder::ByUpdate(after) => {
+            if let Some(after) = after {
+                sql.push_str(
+                    "\n  AND (updated_at > @after_updated_at OR (updated_at = @after_updated_at AND key > @after_key))",
+                );
+                params.push(QueryParam {
+                    name: "after_updated_at",
+                    kind: ParamKind::Timestamp,
+                    value: to_rfc3339(after.updated_at),
+                });
+                params.push(after_key(&after.key));
+            }
+            sql.push_str("\nORDER BY updated_at ASC NULLS FIRST, key");
+        }
+        ReadOrder::ByKey(after) => {
+            if let Some(after) = after {
+                sql.push_str("\n  AND key > @after_key");
+                params.push(after_key(after));
+            }
+            // NULL keys (rows to report) come first, as in the other order.
+            sql.push_str("\nORDER BY key ASC NULLS FIRST");
+        }
     }
-    sql.push_str("\nORDER BY updated_at ASC NULLS FIRST, key");
     SourceQuery {
         sql,
         params,
@@ -104,7 +127,12 @@ mod tests {
 
     #[test]
     fn wraps_with_window_and_order() {
-        let q = wrap("SELECT key, updated_at FROM t;\n", 1_000_000, None, 500);
+        let q = wrap(
+            "SELECT key, updated_at FROM t;\n",
+            1_000_000,
+            ReadOrder::ByUpdate(None),
+            500,
+        );
         assert!(q
             .sql
             .contains("FROM (\nSELECT key, updated_at FROM t\n) AS kv_sync_source"));
@@ -119,9 +147,21 @@ mod tests {
 
     #[test]
     fn resumes_strictly_after_a_position() {
-        let q = wrap("SELECT 1", 0, Some(&Cursor::new(7, "lead-9")), 10);
+        let after = Cursor::new(7, "lead-9");
+        let q = wrap("SELECT 1", 0, ReadOrder::ByUpdate(Some(&after)), 10);
         assert!(q.sql.contains("key > @after_key"));
         assert_eq!(q.params[2].value, "lead-9");
         assert_eq!(q.params[1].value, "1970-01-01T00:00:00.000007Z");
+    }
+
+    #[test]
+    fn a_full_read_goes_in_key_order_and_resumes_after_a_key() {
+        let q = wrap("SELECT 1", 0, ReadOrder::ByKey(None), 10);
+        assert!(q.sql.ends_with("ORDER BY key ASC NULLS FIRST"));
+        assert_eq!(q.params.len(), 1);
+        let q = wrap("SELECT 1", 0, ReadOrder::ByKey(Some("lead-9")), 10);
+        assert!(q.sql.contains("AND key > @after_key\nORDER BY key"));
+        assert!(!q.sql.contains("@after_updated_at"));
+        assert_eq!(q.params[1].value, "lead-9");
     }
 }

@@ -1,6 +1,7 @@
 //! The `key_hashes` table (what kv-sync last wrote per key: the change
 //! detector, and the list of keys it owns) and the engine's `StateStore`: a
-//! checkpoint is one transaction.
+//! checkpoint is one transaction. Which keys a full run found absent is in
+//! `absence`.
 
 use std::collections::HashMap;
 
@@ -23,9 +24,7 @@ impl<S: Sql> Store<S> {
         if let Some(cursor) = c.cursor {
             self.advance_cursor(cursor)?;
         }
-        // Every run marks what it writes (it is in the source now, whatever
-        // full read is under way); only a full run marks what it read
-        // unchanged.
+        // A key written is in the source, whatever full read is under way.
         let run = c.progress.run_id;
         let rows: Vec<(&str, String, Micros, Micros)> = c
             .written
@@ -36,25 +35,20 @@ impl<S: Sql> Store<S> {
         // travels in as many parameters as it needs.
         for array in json_arrays(&rows)? {
             self.sql.execute(
-                "INSERT INTO key_hashes (key, hash, written_at, updated_at, by_push, run, seen_run)
+                "INSERT INTO key_hashes (key, hash, written_at, updated_at, by_push, run)
                    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-                          json_extract(value, '$[3]'), 0, ?2, ?2
+                          json_extract(value, '$[3]'), 0, ?2
                    FROM json_each(?1) WHERE true
                  ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, written_at = excluded.written_at,
-                   updated_at = excluded.updated_at, by_push = 0, run = excluded.run,
-                   seen_run = COALESCE(excluded.seen_run, key_hashes.seen_run)",
+                   updated_at = excluded.updated_at, by_push = 0, run = excluded.run, absent_in = NULL",
                 params![array, run],
             )?;
             self.clear_failures(&array)?;
         }
-        if c.progress.mode.full {
-            for array in json_arrays(c.seen)? {
-                self.sql.execute(
-                    "UPDATE key_hashes SET seen_run = ?2 WHERE key IN (SELECT value FROM json_each(?1))",
-                    params![array, c.progress.run_id],
-                )?;
-            }
+        if let Some(stretch) = &c.stretch {
+            self.mark_absent(stretch, c.seen, run)?;
         }
+        self.clear_absent(c.seen)?;
         for array in json_arrays(c.forgotten)? {
             self.sql.execute(
                 "DELETE FROM key_hashes WHERE key IN (SELECT value FROM json_each(?))",
@@ -109,12 +103,12 @@ impl<S: Sql> StateStore for &Store<S> {
         self.sql.transaction(|| {
             self.check_fence(fence)?;
             for array in json_arrays(keys)? {
-                // A new key is unmarked (no `seen_run`): an orphan to
-                // every full read that does not read it again. A known one
-                // keeps its mark; its value is unknown until the checkpoint.
+                // A new key is an orphan to the next full read that does
+                // not read it; a known one keeps what it had. Its value is
+                // unknown until the checkpoint.
                 self.sql.execute(
-                    "INSERT INTO key_hashes (key, hash, written_at, seen_run)
-                       SELECT value, ?2, ?3, NULL FROM json_each(?1) WHERE true
+                    "INSERT INTO key_hashes (key, hash, written_at)
+                       SELECT value, ?2, ?3 FROM json_each(?1) WHERE true
                      ON CONFLICT (key) DO UPDATE SET hash = excluded.hash",
                     params![array, ContentHash::UNCONFIRMED, now],
                 )?;
@@ -126,8 +120,8 @@ impl<S: Sql> StateStore for &Store<S> {
     fn census(&self, run_id: u64) -> Result<Census, StoreError> {
         let rows = self.sql.query(
             "SELECT COALESCE(SUM(hash <> ?2), 0) AS held,
-                    COALESCE(SUM(hash <> ?2 AND (seen_run IS NULL OR seen_run < ?1)), 0) AS orphans,
-                    COALESCE(SUM(hash = ?2 AND (seen_run IS NULL OR seen_run < ?1)), 0) AS stale_tombstones
+                    COALESCE(SUM(hash <> ?2 AND absent_in >= ?1), 0) AS orphans,
+                    COALESCE(SUM(hash = ?2 AND absent_in >= ?1), 0) AS stale_tombstones
                FROM key_hashes",
             params![run_id, ContentHash::DELETED],
         )?;
@@ -147,21 +141,10 @@ impl<S: Sql> StateStore for &Store<S> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Orphan>, StoreError> {
-        let limit = u64::try_from(limit).unwrap_or(u64::MAX);
-        self.sql
-            .query(
-                "SELECT key, hash <> ?3 AS live FROM key_hashes
-                  WHERE (seen_run IS NULL OR seen_run < ?1) AND (?2 IS NULL OR key > ?2)
-                  ORDER BY key LIMIT ?4",
-                params![run_id, after, ContentHash::DELETED, limit],
-            )?
-            .iter()
-            .map(|row| {
-                Ok(Orphan {
-                    key: row.get("key")?,
-                    live: row.get("live")?,
-                })
-            })
-            .collect()
+        self.absent_keys(run_id, after, limit)
+    }
+
+    fn held_keys(&self, after: Option<&str>, limit: usize) -> Result<Vec<Orphan>, StoreError> {
+        self.keys_after(after, limit)
     }
 }

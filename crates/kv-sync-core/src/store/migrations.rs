@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0012_cost_and_explanation",
         include_str!("../../../../migrations/0012_cost_and_explanation.sql"),
     ),
+    (
+        13,
+        "0013_orphans_without_marks",
+        include_str!("../../../../migrations/0013_orphans_without_marks.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the versions it applied.

@@ -7,6 +7,7 @@
 //! checkpoint is one transaction: all of it is stored, or none of it.
 #![deny(clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
+mod absence;
 pub(crate) mod alert_queue;
 mod cost;
 mod failed;

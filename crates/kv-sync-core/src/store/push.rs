@@ -48,21 +48,21 @@ impl<S: Sql> Store<S> {
     }
 
     /// Marks a key unconfirmed before a push writes it, with the time of
-    /// the attempt (another push of the key waits a second from it). A new
-    /// key is unmarked, as for a run: a full read that does not read it
-    /// deletes it.
+    /// the attempt (another push of the key waits a second from it). As for
+    /// a run, a new key is an orphan to the next full read that does not
+    /// read it.
     pub fn note_push_unconfirmed(&self, key: &str, now: Micros) -> Result<(), StoreError> {
         self.sql.execute(
-            "INSERT INTO key_hashes (key, hash, written_at, seen_run) VALUES (?1, ?2, ?3, NULL)
+            "INSERT INTO key_hashes (key, hash, written_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, written_at = excluded.written_at",
             params![key, ContentHash::UNCONFIRMED, now],
         )
     }
 
-    /// Records a write or delete KV acknowledged, and counts it. The key
-    /// counts as read by the newest run: a full read under way may have
-    /// passed it already, and the next one will read it if it is still in
-    /// the source.
+    /// Records a write or delete KV acknowledged, and counts it. A full
+    /// read under way does not find the key absent (it was written after
+    /// the read began, and any mark is cleared); the next one will read it
+    /// if it is still in the source.
     pub fn record_push(
         &self,
         write: &PushedWrite<'_>,
@@ -70,11 +70,10 @@ impl<S: Sql> Store<S> {
     ) -> Result<(), StoreError> {
         self.sql.transaction(|| {
             self.sql.execute(
-                "INSERT INTO key_hashes (key, hash, written_at, updated_at, by_push, seen_run)
-                   VALUES (?1, ?2, ?3, ?4, 1, (SELECT MAX(id) FROM runs))
+                "INSERT INTO key_hashes (key, hash, written_at, updated_at, by_push)
+                   VALUES (?1, ?2, ?3, ?4, 1)
                  ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, written_at = excluded.written_at,
-                   updated_at = excluded.updated_at, by_push = 1, run = NULL,
-                   seen_run = MAX(COALESCE(key_hashes.seen_run, 0), COALESCE(excluded.seen_run, 0))",
+                   updated_at = excluded.updated_at, by_push = 1, run = NULL, absent_in = NULL",
                 params![write.key, write.hash, write.now, write.updated_at],
             )?;
             let identity = serde_json::json!([[write.key]]).to_string();

@@ -139,7 +139,7 @@ impl<S: Sql> Store<S> {
                 },
                 None => RunProgress {
                     late: start.late,
-                    ..RunProgress::new(id, start.since, start.mode)
+                    ..RunProgress::new(id, start.since, start.mode, now)
                 },
             };
             self.sql.execute(

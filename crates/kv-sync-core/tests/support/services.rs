@@ -133,7 +133,11 @@ impl Services {
             }
             table.queries += 1;
             let job = format!("job-{}", table.queries);
-            let rows = table.evaluate(&body["queryParameters"]);
+            let by_key = body["query"]
+                .as_str()
+                .unwrap()
+                .ends_with("ORDER BY key ASC NULLS FIRST");
+            let rows = table.evaluate(&body["queryParameters"], by_key);
             table.jobs.insert(job.clone(), rows);
             let max = body["maxResults"].as_u64().unwrap_or(10_000) as usize;
             return answer(200, table.page(&job, 0, max));
@@ -209,8 +213,9 @@ impl Table {
     }
 
     /// The wrapped query over the table: `updated_at >= @since`, strictly
-    /// after the resume position, ordered by `(updated_at, key)`.
-    fn evaluate(&self, params: &Value) -> Vec<(String, Micros, String)> {
+    /// after the resume position, ordered by `(updated_at, key)` or (a full
+    /// read, `by_key`) by key.
+    fn evaluate(&self, params: &Value, by_key: bool) -> Vec<(String, Micros, String)> {
         let param = |name: &str| {
             params.as_array().unwrap().iter().find_map(|p| {
                 (p["name"] == name)
@@ -220,14 +225,18 @@ impl Table {
         let since = parse_rfc3339(&param("since").expect("@since is always passed")).unwrap();
         let after = param("after_updated_at")
             .map(|t| (parse_rfc3339(&t).unwrap(), param("after_key").unwrap()));
+        let after_key = param("after_key").filter(|_| by_key);
         let mut rows: Vec<(String, Micros, String)> = self
             .rows
             .iter()
             .filter(|(_, (at, _))| *at >= since)
             .filter(|(key, (at, _))| after.as_ref().is_none_or(|(t, k)| (*at, *key) > (*t, k)))
+            .filter(|(key, _)| after_key.as_ref().is_none_or(|k| *key > k))
             .map(|(key, (at, name))| (key.clone(), *at, name.clone()))
             .collect();
-        rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        if !by_key {
+            rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        }
         rows
     }
 

@@ -13,7 +13,7 @@ fn progress() -> RunProgress {
     RunProgress {
         query_started_at: Some(5 * S),
         schema: Some("00000000000000aa".into()),
-        ..RunProgress::new(1, 0, RunMode::default())
+        ..RunProgress::new(1, 0, RunMode::default(), 0)
     }
 }
 

@@ -6,6 +6,7 @@ use super::{Changes, Engine, Pause, Ports};
 use crate::engine::acknowledge::acknowledge;
 use crate::engine::cursor::Cursor;
 use crate::engine::error::{RunError, SinkError};
+use crate::engine::key_walk::Stretch;
 use crate::engine::kv_path::KvPath;
 use crate::engine::limits::ROW_BYTES_GUESS;
 use crate::engine::plan::{plan_batch, BatchPlan, Planned, WriteRules};
@@ -184,9 +185,19 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         if let Some(job) = next.job.as_mut() {
             job.page_offset += acked.rows_covered as u32;
         }
+        // A full run's read compares the stored keys up to the highest key
+        // it has read (from where its last batch left off).
+        let through = next.walk.as_mut().and_then(|w| w.pass(&acked.seen));
+        let walk = progress.walk.clone();
+        let stretch = walk.as_ref().zip(through.as_deref());
         let changes = Changes {
             written: &acked.written,
             seen: &acked.seen,
+            stretch: stretch.map(|(walk, through)| Stretch {
+                after: walk.compared_through.as_deref(),
+                through: Some(through),
+                written_until: walk.began_at,
+            }),
             quarantined: &acked.quarantined,
             ..Changes::default()
         };

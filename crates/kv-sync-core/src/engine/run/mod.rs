@@ -11,6 +11,7 @@ mod reconcile;
 
 use super::cursor::Cursor;
 use super::error::RunError;
+use super::key_walk::Stretch;
 use super::limits::{RunLimits, CLOCK_SKEW};
 use super::ports::{Checkpoint, Clock, KvSink, StateStore, Warehouse, WrittenKey};
 use super::progress::RunProgress;
@@ -62,6 +63,7 @@ pub struct TimeSpent {
 struct Changes<'a> {
     written: &'a [WrittenKey],
     seen: &'a [String],
+    stretch: Option<Stretch<'a>>,
     forgotten: &'a [String],
     quarantined: &'a [Quarantined],
 }
@@ -193,9 +195,12 @@ impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C
         changes: &Changes<'_>,
     ) -> Result<(), RunError> {
         let now = self.ports.clock.now();
+        // A read in key order has passed no point in time until it ends.
+        let follows_time = next.walk.is_none() || next.finished;
         let cursor = next
             .position
             .clone()
+            .filter(|_| follows_time)
             .map(|p| p.min(Cursor::new(now + CLOCK_SKEW, "")));
         self.ports.store.commit(Checkpoint {
             fence: self.fence,
@@ -203,6 +208,7 @@ impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C
             cursor: cursor.as_ref(),
             written: changes.written,
             seen: changes.seen,
+            stretch: changes.stretch,
             forgotten: changes.forgotten,
             quarantined: changes.quarantined,
             lease_expires_at: now + self.limits().lease_ttl,

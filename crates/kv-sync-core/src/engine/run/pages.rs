@@ -3,12 +3,13 @@
 
 use super::{Changes, Engine, Pause};
 use crate::engine::error::{RunError, WarehouseError};
+use crate::engine::key_walk::Stretch;
 use crate::engine::kv_path::{choose, KvPath, PathChoice};
 use crate::engine::ports::{Clock, KvSink, ResultPage, StateStore, Warehouse};
 use crate::engine::progress::{JobProgress, Reconcile, RunProgress};
 use crate::engine::read_ahead::ReadAhead;
 use crate::engine::record::ContentHash;
-use crate::engine::source_query::{query_digest, wrap};
+use crate::engine::source_query::{query_digest, wrap, ReadOrder};
 use crate::engine::time::{Micros, MICROS_PER_SECOND};
 
 impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
@@ -106,12 +107,11 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
     ) -> Result<ResultPage, RunError> {
         // Whatever was read ahead belongs to an earlier job.
         self.read_ahead = None;
-        let mut query = wrap(
-            self.spec.query,
-            progress.since,
-            progress.position.as_ref(),
-            max_rows,
-        );
+        let order = match &progress.walk {
+            Some(walk) => ReadOrder::ByKey(walk.compared_through.as_deref()),
+            None => ReadOrder::ByUpdate(progress.position.as_ref()),
+        };
+        let mut query = wrap(self.spec.query, progress.since, order, max_rows);
         let started = self.ports.clock.now();
         // Unique to this job of this run (and this sync's query), the same
         // for every retry of the request.
@@ -208,6 +208,18 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
                 }
             }
         }
-        self.commit(progress, next, &Changes::default())
+        // The end of a read in key order passes every stored key above the
+        // last one it read.
+        let walk = progress.walk.clone();
+        let tail = walk.as_ref().filter(|_| next.finished);
+        let changes = Changes {
+            stretch: tail.map(|walk| Stretch {
+                after: walk.compared_through.as_deref(),
+                through: None,
+                written_until: walk.began_at,
+            }),
+            ..Changes::default()
+        };
+        self.commit(progress, next, &changes)
     }
 }

@@ -60,6 +60,13 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
                     .into(),
             ));
         }
+        if progress.walk.is_none() {
+            return Ok(Verdict::HeldBack(
+                "this full read began under an older kv-sync, which found the keys that left \
+                 the source another way: nothing was deleted; the next full read deletes them"
+                    .into(),
+            ));
+        }
         let census = self.ports.store.census(progress.marks_from())?;
         if census.orphans == 0 && census.stale_tombstones == 0 {
             return Ok(Verdict::NothingToDelete);
