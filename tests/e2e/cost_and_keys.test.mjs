@@ -65,6 +65,32 @@ describe("each run's cost", () => {
     }
   });
 
+  test("a job still running when jobs.query answered has its bill from jobs.get", { timeout: 120_000 }, async () => {
+    const proxy = await startBigQueryProxy(emulator.url);
+    const table = await sourceTable(emulator.url);
+    await table.insert(rows(["a", "b"]));
+    const worker = await startWorker({ vars: { BIGQUERY_API_BASE: proxy.url, SYNC_QUERY: table.query } });
+    try {
+      // Given BigQuery answering jobs.query before the job finished
+      proxy.knobs.late = { totalBytesBilled: "20971520", totalBytesProcessed: "4321", cacheHit: false };
+      // When a run reads the job's results
+      const { status, body } = await worker.syncNow();
+      assert.equal(status, 200, JSON.stringify(body));
+      // Then its cost carries what jobs.get reported the job billed
+      const run = (await worker.status()).body.last_run;
+      assert.equal(run.status, "completed", JSON.stringify(run));
+      assert.deepEqual(
+        [run.cost.bigquery_bytes_billed, run.cost.bigquery_bytes_processed, run.cost.bigquery_cache_hit, run.cost.kv_writes],
+        [20_971_520, 4_321, false, 2],
+      );
+      const asked = proxy.requests.filter((r) => r.method === "GET" && /\/jobs\/[^/?]+(\?|$)/.test(r.url));
+      assert.equal(asked.length, 1, "jobs.get once, for the job's first page");
+    } finally {
+      await worker.dispose();
+      await proxy.stop();
+    }
+  });
+
   test("a full run over 3,000 unchanged keys writes at most 300 storage rows, and still deletes what left the source", { timeout: 180_000 }, async () => {
     // Given 3,000 keys in KV as in the source (stamps not in key order)
     const table = await sourceTable(emulator.url);

@@ -5,7 +5,10 @@
 // other request passes through unchanged, but for `knobs.cost`: fields
 // (`totalBytesBilled`, `totalBytesProcessed`, `cacheHit`) added to every
 // complete query answer, as BigQuery reports them and the emulator does
-// not. It records every request it
+// not; and `knobs.late`: jobs.query answers "not complete yet", the job's
+// results then report no `totalBytesBilled` (as getQueryResults never
+// does), and jobs.get reports the given figures in `statistics.query`.
+// It records every request it
 // receives (`requests`: method, url, body text) and `queries()` gives the
 // parsed bodies of the jobs.query calls, in order.
 import { once } from "node:events";
@@ -17,8 +20,25 @@ function readsEverything(body) {
   return typeof since === "string" && since.startsWith("0001-");
 }
 
+/** An answer as BigQuery gives it for a job slower than jobs.query's wait. */
+function late(req, text, figures) {
+  const answer = JSON.parse(text);
+  if (req.method === "POST" && /\/queries(\?|$)/.test(req.url)) {
+    return JSON.stringify({ kind: answer.kind, jobReference: answer.jobReference, jobComplete: false });
+  }
+  if (req.method === "GET" && /\/queries\//.test(req.url)) {
+    const { totalBytesBilled, ...results } = answer;
+    return JSON.stringify({ ...results, totalBytesProcessed: figures.totalBytesProcessed, cacheHit: figures.cacheHit });
+  }
+  if (req.method === "GET" && /\/jobs\/[^/?]+(\?|$)/.test(req.url)) {
+    const statistics = { ...answer.statistics, query: { ...answer.statistics?.query, ...figures } };
+    return JSON.stringify({ ...answer, statistics });
+  }
+  return text;
+}
+
 export async function startBigQueryProxy(emulatorUrl) {
-  const knobs = { failFullReads: false, pageDelayMs: 0, refused: 0, cost: null };
+  const knobs = { failFullReads: false, pageDelayMs: 0, refused: 0, cost: null, late: null };
   const requests = [];
   const server = createServer(async (req, res) => {
     const chunks = [];
@@ -49,6 +69,7 @@ export async function startBigQueryProxy(emulatorUrl) {
       const answer = JSON.parse(text);
       if (answer.jobComplete) text = JSON.stringify({ ...answer, ...knobs.cost });
     }
+    if (knobs.late && upstream.ok) text = late(req, text, knobs.late);
     if (knobs.pageDelayMs && text.includes('"rows"')) await new Promise((r) => setTimeout(r, knobs.pageDelayMs));
     res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" });
     res.end(text);

@@ -8,15 +8,17 @@ use super::credentials::{
     jwt, parse_token_response, token_request_body, AccessToken, ServiceAccountKey,
 };
 use super::endpoint::BigQueryConfig;
+use super::job_statistics::job_cost;
 use super::retry::{Failure, NextStep, Retries};
 use super::wire::{parse_response, query_request, results_query_string, Call};
 use crate::engine::error::WarehouseError;
 use crate::engine::ports::{JobRef, ResultPage, Warehouse};
 use crate::engine::record::ContentHash;
 use crate::engine::source_query::SourceQuery;
+use crate::engine::spend::JobCost;
 use crate::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
 use crate::runtime::url::encode;
-use crate::runtime::{HttpRequest, Method, Runtime};
+use crate::runtime::{HttpRequest, HttpResponse, Method, Runtime};
 
 /// A service account's key and the access token it holds now.
 pub struct ServiceAccountAuth {
@@ -234,7 +236,13 @@ impl<R: Runtime> Warehouse for BigQueryClient<'_, R> {
             results_query_string(job, page_token, max_rows)
         );
         let url = self.url(&job.project_id, &tail);
-        self.send(Call::Results, Method::Get, &url, None).await
+        let mut page = self.send(Call::Results, Method::Get, &url, None).await?;
+        // The first page of a job that finished after `jobs.query` answered
+        // carries no bill: `jobs.get` has it.
+        if page_token.is_none() && page.complete && page.cost.bytes_billed.is_none() {
+            page.cost = self.finished_job_cost(job, page.cost).await;
+        }
+        Ok(page)
     }
 
     fn result_schema(&self) -> Option<(ContentHash, String)> {
@@ -242,38 +250,66 @@ impl<R: Runtime> Warehouse for BigQueryClient<'_, R> {
     }
 
     async fn cancel(&mut self, job: &JobRef) -> Result<(), WarehouseError> {
+        let status = self.send_plain(Method::Post, job, "/cancel").await?.status;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(WarehouseError::Backend(format!(
+                "jobs.cancel of {} answered HTTP {status}",
+                job.job_id
+            )))
+        }
+    }
+}
+
+impl<R: Runtime> BigQueryClient<'_, R> {
+    /// One request about `job` (`jobs/ID` + `action`), without retries:
+    /// what it is for is worth one attempt, never a run's failure.
+    async fn send_plain(
+        &mut self,
+        method: Method,
+        job: &JobRef,
+        action: &str,
+    ) -> Result<HttpResponse, WarehouseError> {
         let location = job
             .location
             .as_deref()
             .map_or_else(String::new, |l| format!("?location={}", encode(l)));
-        let tail = format!("jobs/{}/cancel{location}", encode(&job.job_id));
+        let tail = format!("jobs/{}{action}{location}", encode(&job.job_id));
         let url = self.url(&job.project_id, &tail);
         let authorization = self.authorization().await?;
         let mut headers = vec![("Accept", "application/json")];
         if let Some(authorization) = &authorization {
             headers.push(("Authorization", authorization));
         }
-        let answer = self
-            .runtime
+        self.runtime
             .send(HttpRequest {
-                method: Method::Post,
+                method,
                 url: &url,
                 headers: &headers,
                 body: None,
             })
             .await
-            .map_err(|e| WarehouseError::Unreachable(e.0))?;
-        if (200..300).contains(&answer.status) {
-            Ok(())
-        } else {
-            Err(WarehouseError::Backend(format!(
-                "jobs.cancel of {} answered HTTP {}",
-                job.job_id, answer.status
-            )))
+            .map_err(|e| WarehouseError::Unreachable(e.0))
+    }
+
+    /// `reported` completed with what `jobs.get` says `job` cost; when it
+    /// cannot say, `reported` as it was (the bill stays unknown, never
+    /// guessed), and the log says why.
+    async fn finished_job_cost(&mut self, job: &JobRef, reported: JobCost) -> JobCost {
+        let answer = self.send_plain(Method::Get, job, "").await;
+        match answer.and_then(|a| job_cost(a.status, &a.body)) {
+            Ok(stats) => JobCost {
+                bytes_billed: stats.bytes_billed,
+                bytes_processed: reported.bytes_processed.or(stats.bytes_processed),
+                cache_hit: reported.cache_hit.or(stats.cache_hit),
+            },
+            Err(e) => {
+                self.runtime
+                    .log(&json!({"event": "bigquery_job_cost_unknown",
+                    "job": job.job_id, "error": e.to_string()}));
+                reported
+            }
         }
     }
 }
-
-#[cfg(test)]
-#[path = "client_tests.rs"]
-mod tests;

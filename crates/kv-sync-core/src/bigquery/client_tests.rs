@@ -163,3 +163,48 @@ fn a_stuck_job_is_cancelled_where_it_runs() {
     drop(sent);
     assert!(futures::executor::block_on(client.cancel(&job)).is_err());
 }
+
+#[test]
+fn a_job_that_finished_late_has_its_bill_from_jobs_get() {
+    // getQueryResults reports bytes processed, never bytes billed.
+    let late = PAGE.replace(r#""totalRows":"1""#, r#""totalRows":"1","totalBytesProcessed":"99""#);
+    let runtime = ScriptedRuntime::default();
+    runtime.answer(200, &late);
+    runtime.answer(
+        200,
+        r#"{"statistics":{"query":{"totalBytesBilled":"10485760","totalBytesProcessed":"99","cacheHit":false}}}"#,
+    );
+    runtime.answer(200, &late);
+    runtime.answer(404, r#"{"error":{"code":404,"message":"Not found: job"}}"#);
+    let mut client = BigQueryClient::new(&runtime, &config(), "demo", None, 60 * S);
+    let job = JobRef {
+        project_id: "demo".into(),
+        job_id: "j1".into(),
+        location: Some("US".into()),
+    };
+    let page = futures::executor::block_on(client.read_page(&job, None, 100)).unwrap();
+    assert_eq!(
+        page.cost,
+        JobCost {
+            bytes_billed: Some(10_485_760),
+            bytes_processed: Some(99),
+            cache_hit: Some(false),
+        }
+    );
+    assert_eq!(
+        runtime.sent.borrow()[1].url,
+        "http://bq.test/bigquery/v2/projects/demo/jobs/j1?location=US"
+    );
+    // A jobs.get that fails leaves the bill unknown, never the page unread.
+    let page = futures::executor::block_on(client.read_page(&job, None, 100)).unwrap();
+    assert_eq!(page.cost.bytes_billed, None);
+    assert_eq!(page.rows.len(), 1);
+    assert_eq!(
+        runtime.logs.borrow().last().unwrap()["event"],
+        "bigquery_job_cost_unknown"
+    );
+    // Later pages repeat the job's figures: no jobs.get for them.
+    runtime.answer(200, &late);
+    futures::executor::block_on(client.read_page(&job, Some("p2"), 100)).unwrap();
+    assert_eq!(runtime.sent.borrow().len(), 5);
+}

@@ -6,6 +6,7 @@
 pub(crate) mod client;
 pub(crate) mod credentials;
 pub(crate) mod endpoint;
+pub(crate) mod job_statistics;
 pub(crate) mod json;
 mod page;
 pub(crate) mod pushed_row;
