@@ -182,6 +182,7 @@ test("a full read that keeps failing leaves incremental runs running between its
     const failed = await worker.syncNow();
     assert.equal(failed.status, 502, JSON.stringify(failed.body));
     assert.equal(failed.body.run.full, true);
+    assert.equal(failed.body.run.error_class, "resourcesExceeded", "a valid query BigQuery could not afford, not an invalid one");
     for (let round = 0; round < 2; round++) {
       const fresh = rows(`new${round}`, 2, -1);
       await table.insert(fresh);

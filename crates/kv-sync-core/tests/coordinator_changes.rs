@@ -102,6 +102,7 @@ fn a_full_read_that_keeps_failing_leaves_incremental_runs_running_between_its_re
             (Some(true), Some("failed")),
             "round {round}: {failed}"
         );
+        assert_eq!(failed["error_class"], "resourcesExceeded", "{failed}");
         let key = format!("new-{round}");
         d.services
             .table

@@ -196,6 +196,11 @@ fn classify_reason(status: u16, reason: &str, message: &str) -> WarehouseError {
         ("backendError" | "internalError", _) | (_, 500 | 502 | 503 | 504) => {
             WarehouseError::Backend(message)
         }
+        ("resourcesExceeded", _) => WarehouseError::ResourcesExceeded(format!(
+            "{message} (the query is valid; BigQuery could not run it within its resources. \
+             A full read sorts the whole result by key: cluster the source table by the key, \
+             or split the sync by key range; see docs/SCALING.md)"
+        )),
         ("invalidQuery" | "invalid" | "notFound", _) | (_, 400 | 404) => {
             WarehouseError::InvalidQuery(message)
         }

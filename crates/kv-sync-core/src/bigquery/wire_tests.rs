@@ -117,6 +117,11 @@ fn every_error_class_is_recognised() {
         http(404, "notFound"),
         WarehouseError::InvalidQuery("msg".into())
     );
+    // A valid query BigQuery could not afford to run is not an invalid one.
+    assert!(matches!(
+        http(400, "resourcesExceeded"),
+        WarehouseError::ResourcesExceeded(m) if m.starts_with("msg") && m.contains("key range")
+    ));
     assert!(matches!(
         parse_response(Call::Results, 404, "{}"),
         Err(WarehouseError::ResultsExpired(_))

@@ -19,6 +19,9 @@ use crate::settings::ConfigError;
 pub enum WarehouseError {
     /// The SQL was rejected (`invalidQuery`, unknown table, bad parameter).
     InvalidQuery(String),
+    /// The query is valid but BigQuery ran out of resources for it
+    /// (`resourcesExceeded`: a full read sorts the whole result by key).
+    ResourcesExceeded(String),
     /// Credentials missing, wrong, or lacking permission (401/403).
     Auth(String),
     /// `rateLimitExceeded`, `quotaExceeded` or HTTP 429.
@@ -123,6 +126,7 @@ impl WarehouseError {
             | WarehouseError::Unreachable(_) => Retry::Soon,
             WarehouseError::ResultsExpired(_) => Retry::Requery,
             WarehouseError::InvalidQuery(_)
+            | WarehouseError::ResourcesExceeded(_)
             | WarehouseError::Auth(_)
             | WarehouseError::Timeout(_)
             | WarehouseError::Malformed(_) => Retry::NextRun,
@@ -132,6 +136,7 @@ impl WarehouseError {
     pub fn class(&self) -> &'static str {
         match self {
             WarehouseError::InvalidQuery(_) => "invalidQuery",
+            WarehouseError::ResourcesExceeded(_) => "resourcesExceeded",
             WarehouseError::Auth(_) => "auth",
             WarehouseError::RateLimited(_) => "rateLimitExceeded",
             WarehouseError::Backend(_) => "backendError",
@@ -145,6 +150,7 @@ impl WarehouseError {
     pub fn message(&self) -> &str {
         match self {
             WarehouseError::InvalidQuery(m)
+            | WarehouseError::ResourcesExceeded(m)
             | WarehouseError::Auth(m)
             | WarehouseError::RateLimited(m)
             | WarehouseError::Backend(m)
