@@ -441,6 +441,42 @@ fn quarantine(
 }
 
 #[test]
+fn the_recent_failed_rows_list_one_row_without_a_key_for_all_of_them() {
+    let store = store();
+    let (fence, progress) = checkpoint_fixture(&store);
+    quarantine(&store, fence, &progress, 0..3, "value is too large", S);
+    let keyless: Vec<Quarantined> = (0..5u64)
+        .map(|i| Quarantined {
+            key: None,
+            position: None,
+            reason: "key is null or empty".into(),
+            digest: Some(ContentHash(i)),
+        })
+        .collect();
+    let mut handle = &store;
+    handle
+        .commit(Checkpoint {
+            fence,
+            progress: &progress,
+            cursor: None,
+            written: &[],
+            seen: &[],
+            stretch: None,
+            forgotten: &[],
+            quarantined: &keyless,
+            lease_expires_at: 20 * S,
+            now: 2 * S,
+        })
+        .unwrap();
+    let state = store.state().unwrap();
+    assert_eq!(state.failed_listed, 8, "each row without a key is counted");
+    let recent = store.recent_failures(20).unwrap();
+    assert_eq!(recent.len(), 4);
+    assert_eq!(recent[0].key, None, "the newest first");
+    assert_eq!(recent.iter().filter(|r| r.key.is_none()).count(), 1);
+}
+
+#[test]
 fn a_pruned_failed_row_read_again_is_counted_once() {
     let store = store();
     let (fence, progress) = checkpoint_fixture(&store);

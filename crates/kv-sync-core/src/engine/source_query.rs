@@ -100,12 +100,13 @@ pub fn wrap(user_sql: &str, since: Micros, order: ReadOrder<'_>, page_rows: u32)
             sql.push_str("\nORDER BY updated_at ASC NULLS FIRST, key");
         }
         ReadOrder::ByKey(after) => {
+            // NULL keys (rows to report) come last, after every key, so a
+            // re-query after a key still reads them.
             if let Some(after) = after {
-                sql.push_str("\n  AND key > @after_key");
+                sql.push_str("\n  AND (key > @after_key OR key IS NULL)");
                 params.push(after_key(after));
             }
-            // NULL keys (rows to report) come first, as in the other order.
-            sql.push_str("\nORDER BY key ASC NULLS FIRST");
+            sql.push_str("\nORDER BY key ASC NULLS LAST");
         }
     }
     SourceQuery {
@@ -157,10 +158,12 @@ mod tests {
     #[test]
     fn a_full_read_goes_in_key_order_and_resumes_after_a_key() {
         let q = wrap("SELECT 1", 0, ReadOrder::ByKey(None), 10);
-        assert!(q.sql.ends_with("ORDER BY key ASC NULLS FIRST"));
+        assert!(q.sql.ends_with("ORDER BY key ASC NULLS LAST"));
         assert_eq!(q.params.len(), 1);
         let q = wrap("SELECT 1", 0, ReadOrder::ByKey(Some("lead-9")), 10);
-        assert!(q.sql.contains("AND key > @after_key\nORDER BY key"));
+        assert!(q
+            .sql
+            .contains("AND (key > @after_key OR key IS NULL)\nORDER BY key"));
         assert!(!q.sql.contains("@after_updated_at"));
         assert_eq!(q.params[1].value, "lead-9");
     }

@@ -139,10 +139,15 @@ impl<S: Sql> Store<S> {
     }
 
     /// The newest `limit` quarantined rows (the count is in `SyncState`).
+    /// Rows without a key cannot be told apart: the newest of them stands
+    /// for all, and the rest of the list names rows one can look up.
     pub fn recent_failures(&self, limit: u32) -> Result<Vec<FailedRow>, StoreError> {
         self.sql
             .query(
-                "SELECT key, reason, at FROM failed_rows ORDER BY at DESC LIMIT ?",
+                "SELECT key, reason, at FROM failed_rows
+                  WHERE key IS NOT NULL
+                     OR id = (SELECT id FROM failed_rows WHERE key IS NULL ORDER BY at DESC LIMIT 1)
+                  ORDER BY at DESC LIMIT ?",
                 params![limit],
             )?
             .iter()

@@ -136,7 +136,7 @@ impl Services {
             let by_key = body["query"]
                 .as_str()
                 .unwrap()
-                .ends_with("ORDER BY key ASC NULLS FIRST");
+                .ends_with("ORDER BY key ASC NULLS LAST");
             let rows = table.evaluate(&body["queryParameters"], by_key);
             table.jobs.insert(job.clone(), rows);
             let max = body["maxResults"].as_u64().unwrap_or(10_000) as usize;

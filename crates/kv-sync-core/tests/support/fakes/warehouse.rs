@@ -139,7 +139,7 @@ impl FakeWarehouse {
                 .map(|p| p.value.clone())
         };
         let since = parse_rfc3339(&param("since").expect("@since is always passed")).unwrap();
-        let by_key = query.sql.ends_with("ORDER BY key ASC NULLS FIRST");
+        let by_key = query.sql.ends_with("ORDER BY key ASC NULLS LAST");
         let after_key = param("after_key").filter(|_| by_key);
         let after = param("after_updated_at")
             .map(|t| Cursor::new(parse_rfc3339(&t).unwrap(), param("after_key").unwrap()));
@@ -161,11 +161,11 @@ impl FakeWarehouse {
                 (Some(_), _, _) => false,
                 (None, _, _) => true,
             })
-            .filter(|r| after_key.is_none() || r.key > after_key)
+            .filter(|r| after_key.is_none() || r.key.is_none() || r.key > after_key)
             .collect();
         if by_key {
-            // A full read: ORDER BY key ASC NULLS FIRST.
-            selected.sort_by(|a, b| a.key.cmp(&b.key));
+            // A full read: ORDER BY key ASC NULLS LAST.
+            selected.sort_by(|a, b| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)));
         } else {
             // ORDER BY updated_at ASC NULLS FIRST, key: NULL keys first too.
             selected.sort_by(|a, b| (a.updated_at, &a.key).cmp(&(b.updated_at, &b.key)));
