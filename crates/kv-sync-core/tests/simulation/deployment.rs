@@ -144,13 +144,14 @@ fn change_source(sync: &mut Sync, rng: &mut Rng, now: Micros, cov: &mut Coverage
             0 => None,
             _ if late => Some(now - S * rng.range(700, 5_000) as i64),
             _ => Some(now - S * rng.range(0, 500) as i64),
-        }
-        .map(|at| sync.stamp_after_pushes(&key, at));
+        };
         let key = if rng.chance(0.02) {
             ".".to_string()
         } else {
             key
         };
+        // Stamped for the key it ends up with (`.` can have been pushed too).
+        let updated_at = updated_at.map(|at| sync.stamp_after_pushes(&key, at));
         if std::env::var("SIM_TRACE").is_ok() {
             eprintln!("TRACE {} upsert {key} at {updated_at:?}", sync.prefix);
         }
