@@ -249,3 +249,20 @@ fn a_pull_that_read_a_key_before_a_newer_push_leaves_the_pushed_version() {
     assert_eq!(kv_name(&d, "c"), Some(json!("Cy 3")));
     assert_eq!(d.status()["last_run"]["status"], "completed");
 }
+
+#[test]
+fn a_push_older_than_a_version_a_pull_read_unchanged_does_not_win() {
+    // Given a pulled key, and a newer version of it with the same value
+    // that the next pull read as unchanged
+    let d = pulled();
+    d.leads(&[("a", 20, "Ada")]);
+    d.advance(30 * S);
+    d.webhook(&[]);
+    assert_eq!(d.status()["last_run"]["rows_written"], 0);
+    // When Pub/Sub delivers a change of the key stamped between the two
+    let mut delete = row("a", 0, "Ada");
+    delete["_CHANGE_TYPE"] = json!("DELETE");
+    // Then it is older than what KV holds: KV keeps the source's value
+    assert_eq!(push(&d, &delete), (200, "stale".into()));
+    assert_eq!(kv_name(&d, "a"), Some(json!("Ada")));
+}

@@ -78,6 +78,7 @@ fn commit(
             through,
             written_until: BEGAN,
         }),
+        restamped: &[],
         forgotten: &[],
         quarantined: &[],
         lease_expires_at: BEGAN + 60 * S,

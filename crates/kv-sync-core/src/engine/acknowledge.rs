@@ -26,6 +26,8 @@ pub(crate) struct Acknowledged {
     pub written: Vec<WrittenKey>,
     /// The keys of the covered rows (for a full run's reconciliation).
     pub seen: Vec<String>,
+    /// Covered rows KV holds from an older version of the same value.
+    pub restamped: Vec<Cursor>,
     pub quarantined: Vec<Quarantined>,
     pub transient_error: Option<SinkError>,
     /// The lookback that would have caught this batch's late rows.
@@ -57,6 +59,7 @@ pub(crate) fn acknowledge(
         counters: RunCounters::default(),
         written: confirmed(plan, results, now),
         seen: Vec::new(),
+        restamped: Vec::new(),
         quarantined: Vec::new(),
         transient_error: first_failure.and_then(|i| results[i].clone().err()),
         late_needs: None,
@@ -111,8 +114,11 @@ impl Acknowledged {
     fn count(&mut self, planned: &Planned, results: &[Result<(), SinkError>]) {
         self.counters.rows_read += 1;
         match planned {
-            Planned::Unchanged { position } => {
+            Planned::Unchanged { position, newer } => {
                 self.counters.rows_unchanged += 1;
+                if *newer {
+                    self.restamped.push(position.clone());
+                }
                 self.pass(position);
             }
             Planned::Write {

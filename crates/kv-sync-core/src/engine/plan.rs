@@ -20,6 +20,10 @@ use super::time::Micros;
 pub(crate) enum Planned {
     Unchanged {
         position: Cursor,
+        /// KV holds this value from an older version of the row: the
+        /// stored `updated_at` is raised to this one (pushes compare with
+        /// it), though nothing is written.
+        newer: bool,
     },
     /// Written by the operation at this index of `BatchPlan::ops`.
     Write {
@@ -36,7 +40,7 @@ impl Planned {
     /// it holds in the source, so a full run does not count it gone).
     pub(crate) fn key(&self) -> Option<&str> {
         match self {
-            Planned::Unchanged { position } | Planned::Write { position, .. } => {
+            Planned::Unchanged { position, .. } | Planned::Write { position, .. } => {
                 Some(&position.key)
             }
             Planned::Quarantine(q) => q.key.as_deref(),
@@ -93,9 +97,11 @@ pub(crate) fn plan_batch<S: StateStore>(
             }
         };
         let previous = stored.next().flatten();
-        if !winners[i] || !needs_write(&record, previous, rules) {
+        if !winners[i] || !needs_write(&record, previous.as_ref(), rules) {
+            let newer = winners[i] && previous.is_some_and(|p| same_value_newer(&record, &p));
             plan.rows.push(Planned::Unchanged {
                 position: record.position,
+                newer,
             });
             continue;
         }
@@ -137,9 +143,19 @@ fn winners(rows: &[Checked]) -> Vec<bool> {
     winners
 }
 
+/// The row holds the value KV holds, in a version newer than the one
+/// kv-sync last recorded (a touch without a change, or a version read
+/// before as unchanged).
+fn same_value_newer(record: &SourceRecord, previous: &StoredHash) -> bool {
+    previous.hash == record.hash
+        && previous
+            .updated_at
+            .is_none_or(|at| at < record.position.updated_at)
+}
+
 fn needs_write(
     record: &SourceRecord,
-    previous: Option<StoredHash>,
+    previous: Option<&StoredHash>,
     rules: &WriteRules<'_>,
 ) -> bool {
     let Some(previous) = previous.filter(|_| !rules.rewrite) else {
@@ -148,7 +164,7 @@ fn needs_write(
     // A push wrote a newer version than this read found: the pull's query
     // ran before the row changed, and the next read finds the newer one.
     let delete = record.change == Change::Delete;
-    if previous.by_push && is_stale(&previous, record.position.updated_at, delete) {
+    if previous.by_push && is_stale(previous, record.position.updated_at, delete) {
         return false;
     }
     if previous.hash != record.hash {

@@ -178,6 +178,9 @@ pub struct Checkpoint<'a> {
     /// The stretch of the key space a full run's read passed with this
     /// batch: the stored keys in it that `seen` lacks left the source.
     pub stretch: Option<Stretch<'a>>,
+    /// Keys read unchanged in a newer version (`updated_at`) than the one
+    /// recorded: a push older than it must not win.
+    pub restamped: &'a [Cursor],
     /// Keys that left the source and whose deletion KV acknowledged (or
     /// tombstones of keys gone from the source): kv-sync forgets them.
     pub forgotten: &'a [String],
@@ -216,7 +219,8 @@ pub struct Census {
 /// - the global cursor never moves backward: `commit` sets it to the later of
 ///   itself and `checkpoint.cursor`.
 /// - a key in `written` is no longer a failed row; a key in `forgotten` has
-///   no stored hash afterwards.
+///   no stored hash afterwards; a key in `restamped` has at least that
+///   `updated_at` stored (never lowered).
 /// - a key in `stretch`, written no later than its `written_until` and not
 ///   in `seen`, is marked absent in the checkpoint's run; a key in `written` or
 ///   `seen` is not marked absent afterwards (by any run). Nothing else is

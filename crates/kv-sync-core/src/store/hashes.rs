@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::sql::{json_arrays, Sql, SqlRow};
 use super::Store;
+use crate::engine::cursor::Cursor;
 use crate::engine::error::StoreError;
 use crate::engine::ports::{Census, Checkpoint, Orphan, StateStore, StoredHash};
 use crate::engine::record::ContentHash;
@@ -45,6 +46,7 @@ impl<S: Sql> Store<S> {
             )?;
             self.clear_failures(&array)?;
         }
+        self.restamp(c.restamped)?;
         if let Some(stretch) = &c.stretch {
             self.mark_absent(stretch, c.seen, run)?;
         }
@@ -56,6 +58,27 @@ impl<S: Sql> Store<S> {
             )?;
         }
         self.record_failures(c.quarantined, run, c.now)
+    }
+}
+
+impl<S: Sql> Store<S> {
+    /// Raises the stored `updated_at` of keys read unchanged in a newer
+    /// version: only those rows are written, and never lowered.
+    fn restamp(&self, rows: &[Cursor]) -> Result<(), StoreError> {
+        let rows: Vec<(&str, Micros)> = rows
+            .iter()
+            .map(|c| (c.key.as_str(), c.updated_at))
+            .collect();
+        for array in json_arrays(&rows)? {
+            self.sql.execute(
+                "UPDATE key_hashes SET updated_at = json_extract(j.value, '$[1]')
+                   FROM json_each(?) AS j
+                  WHERE key_hashes.key = json_extract(j.value, '$[0]')
+                    AND (key_hashes.updated_at IS NULL OR key_hashes.updated_at < json_extract(j.value, '$[1]'))",
+                params![array],
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -193,6 +193,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         let changes = Changes {
             written: &acked.written,
             seen: &acked.seen,
+            restamped: &acked.restamped,
             stretch: stretch.map(|(walk, through)| Stretch {
                 after: walk.compared_through.as_deref(),
                 through: Some(through),

@@ -64,6 +64,7 @@ struct Changes<'a> {
     written: &'a [WrittenKey],
     seen: &'a [String],
     stretch: Option<Stretch<'a>>,
+    restamped: &'a [Cursor],
     forgotten: &'a [String],
     quarantined: &'a [Quarantined],
 }
@@ -209,6 +210,7 @@ impl<'a, W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'a, W, K, S, C
             written: changes.written,
             seen: changes.seen,
             stretch: changes.stretch,
+            restamped: changes.restamped,
             forgotten: changes.forgotten,
             quarantined: changes.quarantined,
             lease_expires_at: now + self.limits().lease_ttl,
