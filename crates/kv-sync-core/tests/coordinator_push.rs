@@ -266,3 +266,19 @@ fn a_push_older_than_a_version_a_pull_read_unchanged_does_not_win() {
     assert_eq!(push(&d, &delete), (200, "stale".into()));
     assert_eq!(kv_name(&d, "a"), Some(json!("Ada")));
 }
+
+#[test]
+fn once_a_pull_read_a_pushed_value_newer_its_later_versions_are_the_pulls_to_write() {
+    // Given a pushed value the source then holds in a newer version
+    let d = pulled();
+    assert_eq!(push(&d, &row("b", 10, "new")), (200, "written".into()));
+    d.leads(&[("b", 20, "new")]);
+    d.advance(30 * S);
+    d.webhook(&[]);
+    // When the source's row goes back to an older stamp with another value
+    // (a late load), the next pull writes it: no push is newer than it
+    d.leads(&[("b", 15, "late")]);
+    d.advance(S);
+    d.webhook(&[]);
+    assert_eq!(kv_name(&d, "b"), Some(json!("late")));
+}

@@ -63,7 +63,9 @@ impl<S: Sql> Store<S> {
 
 impl<S: Sql> Store<S> {
     /// Raises the stored `updated_at` of keys read unchanged in a newer
-    /// version: only those rows are written, and never lowered.
+    /// version: only those rows are written, and never lowered. The newest
+    /// version known is then a pull's, not a push's: a later pull of an
+    /// older stamp is not held back as stale.
     fn restamp(&self, rows: &[Cursor]) -> Result<(), StoreError> {
         let rows: Vec<(&str, Micros)> = rows
             .iter()
@@ -71,7 +73,7 @@ impl<S: Sql> Store<S> {
             .collect();
         for array in json_arrays(&rows)? {
             self.sql.execute(
-                "UPDATE key_hashes SET updated_at = json_extract(j.value, '$[1]')
+                "UPDATE key_hashes SET updated_at = json_extract(j.value, '$[1]'), by_push = 0
                    FROM json_each(?) AS j
                   WHERE key_hashes.key = json_extract(j.value, '$[0]')
                     AND (key_hashes.updated_at IS NULL OR key_hashes.updated_at < json_extract(j.value, '$[1]'))",
