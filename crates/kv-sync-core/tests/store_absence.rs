@@ -200,3 +200,19 @@ fn keys_still_in_the_source_cost_no_storage_row() {
     assert!(written <= 2 * 11, "{written} rows for 1,000 unchanged keys");
     assert!(orphans(&store, progress.run_id).is_empty());
 }
+
+#[test]
+fn a_write_attempted_after_the_read_began_but_never_confirmed_proves_nothing() {
+    let (store, fence, progress) = full_read(&["a", "b"]);
+    // A push of b is attempted after the read began; KV never answered.
+    store.note_push_unconfirmed("b", 11 * S).unwrap();
+    commit(
+        &store,
+        fence,
+        &progress,
+        &[],
+        &keys(&["a"]),
+        Some((None, None)),
+    );
+    assert_eq!(orphans(&store, progress.run_id), ["b"]);
+}

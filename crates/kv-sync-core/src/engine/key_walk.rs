@@ -17,9 +17,10 @@ use super::time::Micros;
 /// A full run's comparison with the stored keys, as far as it got.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyWalk {
-    /// When the full read began. Only keys written by then are compared: a
-    /// key a push or a run wrote since was in the source after this read
-    /// began, whatever the read's snapshot says. (Written in the same
+    /// When the full read began. A key whose write (by a push or a run) was
+    /// confirmed since is not compared: it was in the source after this
+    /// read began, whatever the read's snapshot says. A write still
+    /// unconfirmed proves nothing, so its key is compared. (Written in the same
     /// instant counts as before: the clock can stand still within one
     /// invocation, where a follow-up full run begins as the run before it
     /// ends, and the source query is only sent after this.)
@@ -31,8 +32,8 @@ pub struct KeyWalk {
 
 /// A stretch of the key space a full run's read has passed, for the store
 /// to compare: keys in `(after, through]` (`through: None`: to the end)
-/// written no later than `written_until`, and not among the keys the batch
-/// read, are absent from the source.
+/// not written (and confirmed) after `written_until`, and not among the
+/// keys the batch read, are absent from the source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stretch<'a> {
     pub after: Option<&'a str>,

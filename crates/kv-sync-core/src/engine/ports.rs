@@ -221,8 +221,8 @@ pub struct Census {
 /// - a key in `written` is no longer a failed row; a key in `forgotten` has
 ///   no stored hash afterwards; a key in `restamped` has at least that
 ///   `updated_at` stored (never lowered).
-/// - a key in `stretch`, written no later than its `written_until` and not
-///   in `seen`, is marked absent in the checkpoint's run; a key in `written` or
+/// - a key in `stretch`, not in `seen` and not written (and confirmed)
+///   after its `written_until`, is marked absent in the checkpoint's run; a key in `written` or
 ///   `seen` is not marked absent afterwards (by any run). Nothing else is
 ///   written for the keys a full run reads unchanged.
 /// - only keys kv-sync recorded in `written` are ever orphans.

@@ -46,8 +46,10 @@ impl Terms {
 }
 
 impl<S: Sql> Store<S> {
-    /// Marks absent in `run` the keys of `stretch` written before it began
-    /// that `read` (the keys of the batch) lacks.
+    /// Marks absent in `run` the keys of `stretch` that `read` (the keys of
+    /// the batch) lacks, unless a write confirmed after the read began says
+    /// the key was in the source since (a write whose answer never came,
+    /// still `UNCONFIRMED`, says nothing).
     pub(super) fn mark_absent(
         &self,
         stretch: &Stretch<'_>,
@@ -55,10 +57,10 @@ impl<S: Sql> Store<S> {
         run: u64,
     ) -> Result<(), StoreError> {
         let mut terms = Terms::new(
-            "UPDATE key_hashes SET absent_in = ? WHERE absent_in IS NOT ?",
-            params![run, run],
+            "UPDATE key_hashes SET absent_in = ? WHERE absent_in IS NOT ?
+               AND (written_at <= ? OR hash = ?)",
+            params![run, run, stretch.written_until, ContentHash::UNCONFIRMED],
         )
-        .and("written_at <= ?", &stretch.written_until)
         .and_after(stretch.after);
         if let Some(through) = stretch.through {
             terms = terms.and("key <= ?", through);
