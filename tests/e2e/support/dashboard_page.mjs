@@ -97,9 +97,18 @@ export async function assertDashboardPolicy(baseUrl) {
   }
 }
 
-/** The viewer's local time to the minute, as the page writes it ("10:05 AM"). */
+/**
+ * The viewer's local time to the minute, as the page writes it ("10:05 AM";
+ * with the date, "Dec 8, 12:03 AM", when it is not today: a next sync past
+ * midnight).
+ */
 export function localMinute(page, rfc3339) {
-  return page.evaluate((t) => new Date(t).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" }), rfc3339);
+  return page.evaluate((t) => {
+    const d = new Date(t);
+    const time = d.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+    if (new Date().toDateString() === d.toDateString()) return time;
+    return `${d.toLocaleDateString([], { day: "numeric", month: "short" })}, ${time}`;
+  }, rfc3339);
 }
 
 export const text = async (locator) => (await locator.textContent()).replace(/\s+/g, " ").trim();
