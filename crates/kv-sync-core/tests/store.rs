@@ -426,6 +426,17 @@ fn quarantine(
             digest: None,
         })
         .collect();
+    commit_quarantined(store, fence, progress, &quarantined, now);
+}
+
+/// Commits a checkpoint that quarantines `rows` and does nothing else.
+fn commit_quarantined(
+    store: &Store<Sqlite>,
+    fence: u64,
+    progress: &RunProgress,
+    rows: &[Quarantined],
+    now: i64,
+) {
     let mut handle = store;
     handle
         .commit(Checkpoint {
@@ -437,7 +448,7 @@ fn quarantine(
             stretch: None,
             restamped: &[],
             forgotten: &[],
-            quarantined: &quarantined,
+            quarantined: rows,
             lease_expires_at: 20 * S,
             now,
         })
@@ -457,22 +468,7 @@ fn the_recent_failed_rows_list_one_row_without_a_key_for_all_of_them() {
             digest: Some(ContentHash(i)),
         })
         .collect();
-    let mut handle = &store;
-    handle
-        .commit(Checkpoint {
-            fence,
-            progress: &progress,
-            cursor: None,
-            written: &[],
-            seen: &[],
-            stretch: None,
-            restamped: &[],
-            forgotten: &[],
-            quarantined: &keyless,
-            lease_expires_at: 20 * S,
-            now: 2 * S,
-        })
-        .unwrap();
+    commit_quarantined(&store, fence, &progress, &keyless, 2 * S);
     let state = store.state().unwrap();
     assert_eq!(state.failed_listed, 8, "each row without a key is counted");
     let recent = store.recent_failures(20).unwrap();
