@@ -21,7 +21,7 @@ fn failed(e: impl std::fmt::Display) -> worker::Error {
     worker::Error::RustError(e.to_string())
 }
 
-pub fn json_response(reply: Reply) -> Result<Response> {
+fn json_response(reply: Reply) -> Result<Response> {
     let headers = worker::Headers::new();
     headers.set("Content-Type", "application/json")?;
     Ok(Response::ok(reply.body)?
@@ -45,14 +45,10 @@ impl DurableObject for SyncCoordinator {
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        let mut req = req;
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
         let url = req.url()?;
-        let body = if url.path() == "/push" {
-            req.text().await?
-        } else {
-            String::new()
-        };
+        // Only `/push` is forwarded with a body.
+        let body = req.text().await?;
         let request = Forwarded {
             path: url.path().to_string(),
             query: url

@@ -64,6 +64,22 @@ impl Routed {
         self.headers.push((name, value));
         self
     }
+
+    /// A `401` names the scheme it wants.
+    fn challenged(self) -> Self {
+        match self.response.status_code() {
+            401 => self.with("WWW-Authenticate", "Bearer"),
+            _ => self,
+        }
+    }
+
+    /// The dashboard hides what a read-only token may not do.
+    fn marked(self, access: Access) -> Self {
+        match access {
+            Access::ReadOnly => self.with("X-KV-Sync-Access", "read-only"),
+            Access::Full => self,
+        }
+    }
 }
 
 /// Adds the route's headers and the security headers (headers of a
@@ -94,9 +110,6 @@ async fn route(mut req: Request, env: &WorkerEnv) -> Result<Routed> {
         let response = error(405, &format!("method not allowed; use {}", route.allow()))?;
         return Ok(Routed::json(response).with("Allow", route.allow()));
     }
-    if route == Route::Push {
-        return push(&mut req, env, &url).await;
-    }
     if route == Route::Dashboard {
         let nonce = nonce()?;
         return Ok(Routed {
@@ -106,34 +119,33 @@ async fn route(mut req: Request, env: &WorkerEnv) -> Result<Routed> {
             headers: Vec::new(),
         });
     }
-    let access = match authorize(&req, env)? {
-        Ok(access) => access,
-        Err(refused) => return Ok(refused),
+    // A push carries Google's OIDC token, which its coordinator checks.
+    let access = match route {
+        Route::Push => Access::Full,
+        _ => match authorize(&req, env)? {
+            Ok(access) => access,
+            Err(refused) => return Ok(refused),
+        },
     };
     let (query, syncs) = match query_and_syncs(&url, env)? {
         Ok(found) => found,
         Err(refused) => return Ok(refused),
     };
-    let routed = match route {
-        Route::Syncs => Routed::json(list_syncs(env, &syncs).await?),
-        _ => {
-            let sync = match chosen_sync(&query, &syncs) {
-                Ok(sync) => sync,
-                Err(message) => return Ok(Routed::json(error(404, &message)?)),
-            };
-            match route {
-                Route::Sync => Routed::json(trigger(&mut req, env, access, &query, sync).await?),
-                // The key stays percent-encoded on its way.
-                Route::Keys => Routed::json(forward(env, sync, url.path(), None).await?),
-                _ => Routed::json(forward(env, sync, "/status", None).await?),
-            }
-        }
+    if route == Route::Syncs {
+        return Ok(Routed::json(list_syncs(env, &syncs).await?).marked(access));
+    }
+    let sync = match chosen_sync(&query, &syncs) {
+        Ok(sync) => sync,
+        Err(message) => return Ok(Routed::json(error(404, &message)?)),
     };
-    // The dashboard hides what this token may not do.
-    Ok(match access {
-        Access::ReadOnly => routed.with("X-KV-Sync-Access", "read-only"),
-        Access::Full => routed,
-    })
+    let response = match route {
+        Route::Push => return push(&mut req, env, sync).await,
+        Route::Sync => trigger(&mut req, env, access, &query, sync).await?,
+        // The key stays percent-encoded on its way.
+        Route::Keys => forward(env, sync, url.path(), None).await?,
+        _ => forward(env, sync, "/status", None).await?,
+    };
+    Ok(Routed::json(response).marked(access))
 }
 
 /// The request's query pairs and the configured syncs, or the `500` that
@@ -180,7 +192,7 @@ async fn trigger(
     if access == Access::ReadOnly {
         return error(403, READ_ONLY_REFUSAL);
     }
-    if body_too_large(req).await? {
+    if body_within(req, MAX_BODY_BYTES).await?.is_none() {
         return error(413, &format!("request body over {MAX_BODY_BYTES} bytes"));
     }
     match SyncParams::read(query.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
@@ -191,40 +203,18 @@ async fn trigger(
 
 /// `POST /push`: the body (within Pub/Sub's 10 MiB) and the OIDC token go
 /// to the sync's coordinator, which checks the token before anything else.
-async fn push(req: &mut Request, env: &WorkerEnv, url: &worker::Url) -> Result<Routed> {
-    let (query, syncs) = match query_and_syncs(url, env)? {
-        Ok(found) => found,
-        Err(refused) => return Ok(refused),
+async fn push(req: &mut Request, env: &WorkerEnv, sync: &str) -> Result<Routed> {
+    let Some(body) = body_within(req, MAX_PUSH_BYTES).await? else {
+        let message = format!("push body over {MAX_PUSH_BYTES} bytes");
+        return Ok(Routed::json(error(413, &message)?));
     };
-    let sync = match chosen_sync(&query, &syncs) {
-        Ok(sync) => sync,
-        Err(message) => return Ok(Routed::json(error(404, &message)?)),
-    };
-    let declared = req.headers().get("Content-Length")?;
-    let declared_over = declared.is_some_and(|len| declared_too_large(&len, MAX_PUSH_BYTES));
-    // A body declared too large is not read at all.
-    let body = if declared_over {
-        String::new()
-    } else {
-        req.text().await?
-    };
-    if declared_over || body.len() > MAX_PUSH_BYTES {
-        return Ok(Routed::json(error(
-            413,
-            &format!("push body over {MAX_PUSH_BYTES} bytes"),
-        )?));
-    }
     let authorization = req.headers().get("Authorization")?;
     let outbound = Outbound {
-        body: Some(&body),
+        body: Some(&String::from_utf8_lossy(&body)),
         authorization: authorization.as_deref(),
     };
     let response = forward_with(env, sync, "/push", None, outbound).await?;
-    Ok(if response.status_code() == 401 {
-        Routed::json(response).with("WWW-Authenticate", "Bearer")
-    } else {
-        Routed::json(response)
-    })
+    Ok(Routed::json(response).challenged())
 }
 
 /// What a forwarded request carries besides its path.
@@ -283,33 +273,28 @@ fn authorize(req: &Request, env: &WorkerEnv) -> Result<std::result::Result<Acces
         Ok(access) => return Ok(Ok(access)),
         Err(refused) => refused,
     };
-    let refused = Routed::json(error(status, message)?);
-    Ok(Err(if status == 401 {
-        refused.with("WWW-Authenticate", "Bearer")
-    } else {
-        refused
-    }))
+    Ok(Err(Routed::json(error(status, message)?).challenged()))
 }
 
-/// Refuses a declared length over the limit at once; otherwise reads the
-/// body only up to one byte past the limit (a chunked body has no length).
-async fn body_too_large(req: &mut Request) -> Result<bool> {
-    if let Some(len) = req.headers().get("Content-Length")? {
-        if declared_too_large(&len, MAX_BODY_BYTES) {
-            return Ok(true);
-        }
+/// The body, or `None` when it is over `limit`: a declared length over it
+/// is refused unread, and a chunked body (no length) is read only up to one
+/// byte past it.
+async fn body_within(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+    let declared = req.headers().get("Content-Length")?;
+    if declared.is_some_and(|len| declared_too_large(&len, limit)) {
+        return Ok(None);
     }
+    let mut body = Vec::new();
     let Ok(mut stream) = req.stream() else {
-        return Ok(false);
+        return Ok(Some(body));
     };
-    let mut read = 0;
     while let Some(chunk) = stream.next().await {
-        read += chunk?.len();
-        if read > MAX_BODY_BYTES {
-            return Ok(true);
+        body.extend(chunk?);
+        if body.len() > limit {
+            return Ok(None);
         }
     }
-    Ok(false)
+    Ok(Some(body))
 }
 
 /// A fresh nonce for the dashboard's inline script and style.

@@ -49,6 +49,40 @@ impl DurableSql {
             transactional: raw.unchecked_into(),
         }
     }
+
+    /// The one non-generic home of the JavaScript round trip, so each
+    /// transaction's result type does not get a copy of it.
+    fn run_transaction(
+        &self,
+        work: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut failure = None;
+        let mut callback = || -> Result<JsValue, JsValue> {
+            work().map(|()| JsValue::UNDEFINED).map_err(|e| {
+                // Throwing is what makes transactionSync roll back.
+                let thrown = JsValue::from_str(&e.to_string());
+                failure = Some(e);
+                thrown
+            })
+        };
+        let committed = self.transactional.transaction_sync(&mut callback);
+        match (failure, committed) {
+            (Some(e), _) => Err(e),
+            (None, Ok(_)) => Ok(()),
+            (None, Err(thrown)) => Err(StoreError::Storage(format!(
+                "transaction failed: {}",
+                thrown.as_string().unwrap_or_else(|| format!("{thrown:?}"))
+            ))),
+        }
+    }
+
+    /// Adds what a finished statement's cursor counted.
+    fn count(&self, cursor: &SqlCursor) {
+        let mut counted = self.counted.get();
+        counted.read += cursor.rows_read() as u64;
+        counted.written += cursor.rows_written() as u64;
+        self.counted.set(counted);
+    }
 }
 
 impl Alarm for DurableSql {
@@ -84,51 +118,11 @@ fn read(value: SqlStorageValue) -> Result<SqlValue, StoreError> {
         SqlStorageValue::Integer(n) => SqlValue::Integer(n),
         SqlStorageValue::Boolean(b) => SqlValue::Integer(i64::from(b)),
         SqlStorageValue::String(s) => SqlValue::Text(s),
-        SqlStorageValue::Float(f) => {
-            return Err(StoreError::Storage(format!("unexpected REAL value {f}")))
-        }
-        SqlStorageValue::Blob(_) => {
-            return Err(StoreError::Storage("unexpected BLOB value".into()))
+        // kv-sync stores neither; one would be another program's row.
+        SqlStorageValue::Float(_) | SqlStorageValue::Blob(_) => {
+            return Err(StoreError::Storage("unexpected REAL or BLOB value".into()))
         }
     })
-}
-
-impl DurableSql {
-    /// The one non-generic home of the JavaScript round trip, so each
-    /// transaction's result type does not get a copy of it.
-    fn run_transaction(
-        &self,
-        work: &mut dyn FnMut() -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let mut failure = None;
-        let mut callback = || -> Result<JsValue, JsValue> {
-            work().map(|()| JsValue::UNDEFINED).map_err(|e| {
-                // Throwing is what makes transactionSync roll back.
-                let thrown = JsValue::from_str(&e.to_string());
-                failure = Some(e);
-                thrown
-            })
-        };
-        let committed = self.transactional.transaction_sync(&mut callback);
-        match (failure, committed) {
-            (Some(e), _) => Err(e),
-            (None, Ok(_)) => Ok(()),
-            (None, Err(thrown)) => Err(StoreError::Storage(format!(
-                "transaction failed: {}",
-                thrown.as_string().unwrap_or_else(|| format!("{thrown:?}"))
-            ))),
-        }
-    }
-}
-
-impl DurableSql {
-    /// Adds what a finished statement's cursor counted.
-    fn count(&self, cursor: &SqlCursor) {
-        let mut counted = self.counted.get();
-        counted.read += cursor.rows_read() as u64;
-        counted.written += cursor.rows_written() as u64;
-        self.counted.set(counted);
-    }
 }
 
 impl Sql for DurableSql {

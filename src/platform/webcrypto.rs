@@ -72,14 +72,10 @@ pub async fn verify_rs256(key: &RsaKey, data: &[u8], signature: &[u8]) -> Result
     let subtle = subtle()?;
     let jwk =
         serde_json::json!({"kty": "RSA", "n": key.n, "e": key.e, "alg": "RS256", "ext": true});
-    let jwk = js_sys::JSON::parse(&jwk.to_string()).map_err(describe)?;
-    let key = import(
-        &subtle,
-        "jwk",
-        jwk.unchecked_ref::<js_sys::Object>(),
-        "verify",
-    )
-    .await?;
+    let jwk: js_sys::Object = js_sys::JSON::parse(&jwk.to_string())
+        .map_err(describe)?
+        .unchecked_into();
+    let key = import(&subtle, "jwk", &jwk, "verify").await?;
     let verified = subtle
         .verify_with_str_and_u8_array_and_u8_array(ALGORITHM, &key, signature, data)
         .map_err(describe)?;
