@@ -6,7 +6,11 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH
 # worker-build would download these; point it at the pinned local copies.
 export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
 export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
-export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
+# What workerd runs (worker-build's own list). Without `--debuginfo` the
+# names section is dropped: a panic still logs its message and source
+# location (console_error_panic_hook); only stack frames lose their names.
+WASM_FEATURES := $(addprefix --enable-,mutable-globals sign-ext \
+	nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
 
 .PHONY: setup build test test-rust test-e2e deploy-check lint demo bench bench-scale soak
 
@@ -16,6 +20,7 @@ setup:
 ## build: the Worker, as `wrangler deploy` would ship it, into build/
 build: setup
 	worker-build --release
+	wasm-opt -O $(WASM_FEATURES) build/index_bg.wasm -o build/index_bg.wasm
 
 ## test: every test, host (Rust) and end to end (workerd + emulator)
 test: build lint test-rust deploy-check test-e2e
