@@ -7,8 +7,9 @@ use js_sys::JsString;
 use wasm_bindgen::JsValue;
 use worker::{Delay, Fetch, Headers, Request, RequestInit};
 
-use kv_sync_core::engine::time::{Micros, MICROS_PER_MILLI};
-use kv_sync_core::runtime::{HttpRequest, HttpResponse, Method, RsaKey, Runtime, TransportError};
+use kv_sync_core::engine::limits::REQUEST_TIMEOUT;
+use kv_sync_core::engine::time::{Micros, MICROS_PER_MILLI, MICROS_PER_SECOND};
+use kv_sync_core::runtime::{HttpRequest, HttpResponse, RsaKey, Runtime, TransportError};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorkerRuntime;
@@ -83,35 +84,38 @@ impl Runtime for WorkerRuntime {
     }
 }
 
-/// Sends `request` with `body` (a JavaScript value) and reads the answer.
+/// Sends `request` with `body` (a JavaScript value) and reads the answer,
+/// aborting both after `REQUEST_TIMEOUT`.
 async fn fetch(
     request: HttpRequest<'_>,
     body: Option<JsValue>,
 ) -> Result<HttpResponse, TransportError> {
     let url = request.url;
-    let failed = |e: worker::Error| TransportError(format!("{url}: {e}"));
+    let seconds = REQUEST_TIMEOUT / MICROS_PER_SECOND;
+    let signal = web_sys::AbortSignal::timeout_with_u32(seconds as u32 * 1000);
+    let failed = |e: &dyn std::fmt::Display| match signal.aborted() {
+        true => TransportError(format!("{url}: no answer within {seconds} s, abandoned")),
+        false => TransportError(format!("{url}: {e}")),
+    };
+    let signal = worker::AbortSignal::from(signal.clone());
     let headers = Headers::new();
     for (name, value) in request.headers {
-        headers.set(name, value).map_err(failed)?;
+        headers.set(name, value).map_err(|e| failed(&e))?;
     }
     let mut init = RequestInit::new();
-    init.with_method(match request.method {
-        Method::Get => worker::Method::Get,
-        Method::Post => worker::Method::Post,
-        Method::Put => worker::Method::Put,
-    })
-    .with_headers(headers);
+    let method = worker::Method::from(request.method.as_str().to_string());
+    init.with_method(method).with_headers(headers);
     if body.is_some() {
         init.with_body(body);
     }
-    let outbound = Request::new_with_init(url, &init).map_err(failed)?;
-    let response = Fetch::Request(outbound).send().await.map_err(failed)?;
+    let outbound = Request::new_with_init(url, &init).map_err(|e| failed(&e))?;
+    let sent = Fetch::Request(outbound).send_with_signal(&signal).await;
+    let response = sent.map_err(|e| failed(&e))?;
     let retry_after = response.headers().get("Retry-After").ok().flatten();
     let cache_control = response.headers().get("Cache-Control").ok().flatten();
     let status = response.status_code();
-    let body = body_text(response)
-        .await
-        .map_err(|e| TransportError(format!("{url}: reading the answer: {e}")))?;
+    let body = body_text(response).await;
+    let body = body.map_err(|e| failed(&format_args!("reading the answer: {e}")))?;
     Ok(HttpResponse {
         status,
         retry_after,

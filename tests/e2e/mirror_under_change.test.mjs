@@ -228,6 +228,65 @@ test("a run whose pages take longer to read than INVOCATION_BUDGET_MS still comp
   }
 });
 
+test("a page request that never answers is abandoned after 30 s and read again; the run completes", { timeout: 180_000 }, async () => {
+  const proxy = await startBigQueryProxy(emulator.url);
+  const table = await sourceTable(emulator.url);
+  const source = rows("k", 6);
+  await table.insert(source);
+  proxy.knobs.stallPages = 1;
+  const worker = await startWorker({ vars: { BIGQUERY_API_BASE: proxy.url, SYNC_QUERY: table.query, BIGQUERY_PAGE_ROWS: "2" } });
+  try {
+    const status = await runToEnd(worker, 150_000);
+    const run = status.last_run;
+    assert.equal(run.status, "completed", JSON.stringify(run));
+    assert.equal(run.rows_written, 6);
+    for (const row of source) assert.deepEqual(await worker.kv.get(row.key, "json"), valueOf(row), row.key);
+    assert.equal(proxy.stalled.length, 1);
+    const [stall] = proxy.stalled;
+    assert.ok(stall.closedAt, "the Worker never gave up on the request that had no answer");
+    const waited = stall.closedAt - stall.at;
+    assert.ok(waited >= 29_000 && waited < 45_000, `abandoned after ${waited} ms, not about 30 s`);
+  } finally {
+    await worker.dispose();
+    await proxy.stop();
+  }
+});
+
+test("a deploy that changes a sync's key_prefix moves every key to the new prefix and deletes the old ones, past the mass-delete guard", async () => {
+  const state = tempDir();
+  const table = await sourceTable(emulator.url);
+  const source = rows("k", 10);
+  await table.insert(source);
+  const sync = (prefix) => JSON.stringify([{ name: "leads", query: table.query, key_prefix: prefix }]);
+  const vars = { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: "SELECT 1", RECONCILE_MAX_DELETE_PERCENT: "20" };
+  let worker = await startWorker({ vars: { ...vars, SYNCS: sync("a:") }, persistDir: state.dir });
+  try {
+    assert.equal((await worker.syncNow("?sync=leads")).body.run.rows_written, 10);
+    assert.equal((await allKeys(worker.kv)).filter((k) => k.startsWith("a:")).length, 10);
+    await worker.dispose();
+    // One row leaves the source while the prefix changes.
+    await table.remove(["k-009"]);
+    worker = await startWorker({ vars: { ...vars, SYNCS: sync("b:") }, persistDir: state.dir });
+    const { status, body } = await worker.syncNow("?sync=leads");
+    assert.equal(status, 200, JSON.stringify(body));
+    const run = body.run;
+    assert.equal(run.status, "completed", JSON.stringify(run));
+    assert.equal(run.full, true);
+    assert.match(run.reason, /key_prefix \("a:" → "b:"\) changed/);
+    assert.equal(run.rows_written, 9);
+    assert.equal(run.rows_orphaned, 1, "the row that left the source");
+    assert.equal(run.warning, null, "moving keys is not a mass delete");
+    assert.deepEqual((await allKeys(worker.kv)).sort(), source.slice(0, 9).map((r) => `b:${r.key}`));
+    for (const row of source.slice(0, 9)) assert.deepEqual(await worker.kv.get(`b:${row.key}`, "json"), valueOf(row), row.key);
+    // The next run has nothing left to move.
+    const next = (await worker.syncNow("?sync=leads&full=true")).body.run;
+    assert.equal(next.rows_written + next.rows_orphaned, 0, JSON.stringify(next));
+  } finally {
+    await worker.dispose();
+    state.remove();
+  }
+});
+
 test("a deploy that turns KV_EXPIRATION_TTL_SECONDS off rewrites every value without an expiration", async () => {
   const state = tempDir();
   const table = await sourceTable(emulator.url);

@@ -8,6 +8,9 @@
 // not; and `knobs.late`: jobs.query answers "not complete yet", the job's
 // results then report no `totalBytesBilled` (as getQueryResults never
 // does), and jobs.get reports the given figures in `statistics.query`.
+// `knobs.stallPages`: that many getQueryResults calls for a later page
+// (`pageToken`) get no answer at all; `stalled` records when each arrived
+// and when the client gave up on it (closed the connection).
 // It records every request it
 // receives (`requests`: method, url, body text) and `queries()` gives the
 // parsed bodies of the jobs.query calls, in order.
@@ -38,13 +41,21 @@ function late(req, text, figures) {
 }
 
 export async function startBigQueryProxy(emulatorUrl) {
-  const knobs = { failFullReads: false, pageDelayMs: 0, refused: 0, cost: null, late: null };
+  const knobs = { failFullReads: false, pageDelayMs: 0, refused: 0, cost: null, late: null, stallPages: 0 };
   const requests = [];
+  const stalled = [];
   const server = createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const raw = Buffer.concat(chunks);
     requests.push({ method: req.method, url: req.url, body: raw.toString(), at: Date.now() });
+    if (knobs.stallPages > 0 && req.method === "GET" && req.url.includes("pageToken=")) {
+      knobs.stallPages -= 1;
+      const stall = { at: Date.now(), closedAt: null };
+      stalled.push(stall);
+      res.on("close", () => (stall.closedAt = Date.now()));
+      return;
+    }
     if (knobs.failFullReads && req.method === "POST" && req.url.endsWith("/queries")) {
       let body = null;
       try {
@@ -80,8 +91,12 @@ export async function startBigQueryProxy(emulatorUrl) {
     url: `http://127.0.0.1:${server.address().port}`,
     knobs,
     requests,
+    stalled,
     /** The jobs.query request bodies received so far, parsed, oldest first. */
     queries: () => requests.filter((r) => r.method === "POST" && /\/queries(\?|$)/.test(r.url)).map((r) => JSON.parse(r.body)),
-    stop: () => new Promise((r) => server.close(r)),
+    stop: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
   };
 }

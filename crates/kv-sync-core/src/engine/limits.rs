@@ -26,6 +26,12 @@ pub const PAGE_BYTES: u64 = 16 * 1024 * 1024;
 /// the first has shown their size.
 pub const ROW_BYTES_GUESS: u64 = 1024;
 
+/// How long any outbound request may take, answer body included (the
+/// `Runtime` abandons it then). The run lease outlives a holder's budget by
+/// more than this, so a request the holder starts before its budget ends is
+/// answered or abandoned before another invocation may take the run over.
+pub const REQUEST_TIMEOUT: Micros = 30 * MICROS_PER_SECOND;
+
 /// The limits one invocation works within.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunLimits {
@@ -61,9 +67,11 @@ impl RunLimits {
         RunLimits {
             max_kv_requests: config.max_kv_writes_per_invocation,
             budget,
-            // Generous, so a slow but live holder is never taken over; short
-            // enough that a dead one is replaced within a minute or two.
-            lease_ttl: budget * 2 + 5 * MICROS_PER_SECOND,
+            // Generous, so a slow but live holder is never taken over (a
+            // request it starts as its budget ends has its answer, or is
+            // abandoned, before the lease lapses); short enough that a dead
+            // one is replaced within a minute or two.
+            lease_ttl: budget * 2 + REQUEST_TIMEOUT + 5 * MICROS_PER_SECOND,
             query_deadline: seconds(config.job_timeout_seconds),
             batch_rows: BATCH_ROWS,
             page_rows: config.page_rows,
@@ -76,6 +84,27 @@ impl RunLimits {
             max_delete_percent: config.reconcile_max_delete_percent,
             bulk_min_rows: config.bulk_min_rows,
             page_bytes: PAGE_BYTES,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_started_as_the_budget_ends_is_over_before_the_lease_lapses() {
+        for budget_ms in [100, 1_500, 25_000, 120_000] {
+            let config = SyncConfig {
+                invocation_budget_ms: budget_ms,
+                ..SyncConfig::default()
+            };
+            let limits = RunLimits::from_config(&config);
+            assert!(
+                limits.lease_ttl > limits.budget + REQUEST_TIMEOUT,
+                "budget {budget_ms} ms: lease {} µs",
+                limits.lease_ttl
+            );
         }
     }
 }

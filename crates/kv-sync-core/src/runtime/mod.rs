@@ -23,6 +23,17 @@ pub enum Method {
     Put,
 }
 
+impl Method {
+    /// The method as HTTP spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        }
+    }
+}
+
 /// One outbound request. The body is borrowed: a retry sends the same text
 /// again without copying it.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +85,10 @@ pub trait Runtime {
 
     async fn sleep(&self, duration: Micros);
 
+    /// Sends `request`. One without a complete answer within
+    /// [`REQUEST_TIMEOUT`](crate::engine::limits::REQUEST_TIMEOUT) is
+    /// abandoned (in a Worker, aborted) and fails with a `TransportError`
+    /// that says so.
     async fn send(&self, request: HttpRequest<'_>) -> Result<HttpResponse, TransportError>;
 
     /// Text handed over to the runtime and kept there: in a Worker, a
