@@ -244,3 +244,68 @@ fn a_deploy_that_changes_the_ttl_rewrites_every_value_under_the_new_one() {
         "{next}"
     );
 }
+
+#[test]
+fn a_deploy_that_changes_the_key_prefix_moves_every_key_and_deletes_the_old_ones() {
+    // Given a sync that wrote its keys under "a:", two writes an invocation
+    let syncs = |prefix: &str| {
+        format!(
+            r#"[{{"name": "leads", "query": "SELECT key, updated_at, name FROM leads", "key_prefix": "{prefix}"}}]"#
+        )
+    };
+    let mut d = Deployment::new(&[
+        ("SYNCS", &syncs("a:")),
+        ("MAX_KV_WRITES_PER_INVOCATION", "2"),
+        ("RECONCILE_MAX_DELETE_PERCENT", "20"),
+    ]);
+    d.sync = "leads".into();
+    let leads: Vec<(String, i64, &str)> =
+        (0..10).map(|i| (format!("k{i}"), -60 + i, "Ada")).collect();
+    let rows: Vec<(&str, i64, &str)> = leads
+        .iter()
+        .map(|(k, at, n)| (k.as_str(), *at, *n))
+        .collect();
+    d.leads(&rows);
+    d.webhook(&[("wait", "false")]);
+    d.settle(0);
+    let held = |prefix: &str| -> Vec<String> { (0..10).map(|i| format!("{prefix}k{i}")).collect() };
+    assert_eq!(d.services.kv.keys(), held("a:"));
+    // When the prefix changes to "b:", and one row leaves the source
+    d.redeploy(&[("SYNCS", &syncs("b:"))]);
+    d.services.table.borrow_mut().rows.remove("k9");
+    d.webhook(&[("wait", "false")]);
+    d.settle(0);
+    // Then every key still in the source is under "b:" alone, the one that
+    // left is under neither, and the guard did not count the move
+    let run = &d.status()["last_run"];
+    assert_eq!(run["status"], "completed", "{run}");
+    assert!(
+        run["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(r#"key_prefix ("a:" → "b:") changed"#)),
+        "{run}"
+    );
+    assert_eq!(
+        (run["rows_written"].as_u64(), run["rows_orphaned"].as_u64()),
+        (Some(9), Some(1)),
+        "{run}"
+    );
+    assert_eq!(run["warning"], serde_json::Value::Null, "{run}");
+    assert_eq!(d.services.kv.keys(), held("b:")[..9].to_vec());
+    assert_eq!(
+        d.services.kv.get("b:k3").map(|v| v["name"].clone()),
+        Some("Ada".into())
+    );
+    // And a later full run has nothing left to move or delete
+    d.webhook(&[("full", "true"), ("wait", "false")]);
+    d.settle(0);
+    let next = &d.status()["last_run"];
+    assert_eq!(
+        (
+            next["rows_written"].as_u64(),
+            next["rows_orphaned"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{next}"
+    );
+}

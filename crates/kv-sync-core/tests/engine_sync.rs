@@ -324,6 +324,7 @@ fn a_stale_lease_holder_cannot_checkpoint() {
         let spec = RunSpec {
             query: QUERY,
             key_prefix: "",
+            retired_prefixes: &[],
             limits: &limits,
         };
         let engine = Engine::new(ports, spec, stale.fence);

@@ -11,7 +11,7 @@ use crate::engine::error::StoreError;
 use crate::engine::limits::RunLimits;
 use crate::engine::ports::{KvSink, Warehouse};
 use crate::engine::progress::RunProgress;
-use crate::engine::run::{Engine, Outcome, Ports, Report, TimeSpent};
+use crate::engine::run::{Engine, Outcome, Ports, Report, RunSpec, TimeSpent};
 use crate::engine::time::Micros;
 use crate::runtime::Runtime;
 use crate::store::sql::{RowCount, Sql};
@@ -57,6 +57,12 @@ where
         // the run over once the lease lapses.
         self.arm(lease.expires_at).await?;
         let progress = self.store.progress(run_id)?;
+        // Only a run that rewrites every value can retire a key prefix.
+        let retired = if progress.mode.rewrite {
+            self.store.retired_prefixes(run_id)?
+        } else {
+            Vec::new()
+        };
         let cx = self.context(&settings);
         let report = match self.connection.open(cx, started + limits.budget) {
             Ok((mut warehouse, mut sink)) => {
@@ -66,7 +72,9 @@ where
                     store: &mut &self.store,
                     clock: &self.runtime,
                 };
-                let mut report = self.run_engine(ports, &limits, lease.fence, progress).await;
+                let mut report = self
+                    .run_engine(ports, &limits, lease.fence, &retired, progress)
+                    .await;
                 report.progress.spend.kv_bulk_requests += sink.bulk_requests();
                 self.keep_result_schema(&warehouse);
                 self.connection.close(cx, &warehouse);
@@ -91,6 +99,7 @@ where
         ports: Ports<'_, W, K, &Store<S>, R>,
         limits: &RunLimits,
         fence: u64,
+        retired: &[String],
         progress: RunProgress,
     ) -> Report {
         if progress.invocations > 0 {
@@ -101,7 +110,10 @@ where
             );
         }
         let settings = self.settings();
-        let spec = settings.run_spec(limits);
+        let spec = RunSpec {
+            retired_prefixes: retired,
+            ..settings.run_spec(limits)
+        };
         let mut report = Engine::new(ports, spec, fence)
             .with_read_ahead(self.read_ahead.take())
             .run_invocation(progress)

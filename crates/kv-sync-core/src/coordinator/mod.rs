@@ -267,16 +267,21 @@ where
             return Ok(());
         };
         let now = WriteSettings::of(run);
-        let rewrite = match &state.write_settings {
+        let (rewrite, retired) = match &state.write_settings {
             Some(before) if *before == now => return Ok(()),
-            Some(before) => now.rewrite_reason(before),
-            None => None,
+            Some(before) => (
+                now.rewrite_reason(before),
+                now.retired_prefixes(before, &state.retired_prefixes),
+            ),
+            None => (None, Vec::new()),
         };
         if let Some(reason) = &rewrite {
-            self.runtime
-                .log(&json!({"event": "rewrite_due", "reason": reason}));
+            self.runtime.log(
+                &json!({"event": "rewrite_due", "reason": reason, "retired_prefixes": retired}),
+            );
         }
-        self.store.note_write_settings(&now, rewrite.as_deref())
+        self.store
+            .note_write_settings(&now, rewrite.as_deref(), &retired)
     }
 
     async fn arm(&self, at: Micros) -> Result<(), StoreError> {

@@ -91,6 +91,13 @@ pub struct Reconcile {
     /// Orphans are visited in key order; this is the last one handled.
     pub after_key: Option<String>,
     pub done: bool,
+    /// The keys held under a retired `key_prefix` are deleted.
+    #[serde(default)]
+    pub retired: bool,
+    /// Held keys are visited in key order; the last one whose keys under
+    /// the retired prefixes are deleted.
+    #[serde(default)]
+    pub retired_after: Option<String>,
 }
 
 /// What incremental runs read when a full run began: rows stamped at or

@@ -63,6 +63,7 @@ impl Settings {
         RunSpec {
             query: &self.sync().query,
             key_prefix: self.run().map_or("", |s| s.definition.key_prefix.as_str()),
+            retired_prefixes: &[],
             limits,
         }
     }

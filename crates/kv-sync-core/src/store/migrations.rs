@@ -76,6 +76,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0013_orphans_without_marks",
         include_str!("../../../../migrations/0013_orphans_without_marks.sql"),
     ),
+    (
+        14,
+        "0014_retired_prefixes",
+        include_str!("../../../../migrations/0014_retired_prefixes.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the versions it applied.

@@ -381,7 +381,8 @@ impl<S: Sql> Store<S> {
             .map_or(run_started_at, |q| q.min(run_started_at));
         self.sql.execute(
             "UPDATE sync_state SET last_full_read_at = ?1,
-               rewrite_from_run = CASE WHEN ?3 AND rewrite_from_run <= ?2 THEN NULL ELSE rewrite_from_run END
+               rewrite_from_run = CASE WHEN ?3 AND rewrite_from_run <= ?2 THEN NULL ELSE rewrite_from_run END,
+               retired_prefixes = CASE WHEN ?3 AND rewrite_from_run <= ?2 THEN NULL ELSE retired_prefixes END
              WHERE id = 1",
             params![started_at, progress.run_id, progress.mode.rewrite],
         )?;

@@ -20,7 +20,7 @@ const STATE_COLUMNS: &str =
      last_full_read_at, failed_count, failed_pruned, last_success_at, next_sync_at, query_digest, \
      schema_digest, full_read_reason, alerted_failing, alerted_stale, alerted_reconcile, \
      alerted_degraded, \
-     suspended_read, write_settings, rewrite_from_run, \
+     suspended_read, write_settings, rewrite_from_run, retired_prefixes, \
      (SELECT status = 'failed' FROM runs WHERE full ORDER BY id DESC LIMIT 1) AS full_read_failing, \
      (SELECT status = 'failed' AND full FROM runs ORDER BY id DESC LIMIT 1) AS last_run_failed_full";
 
@@ -80,6 +80,12 @@ fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
             .transpose()
             .map_err(|e| StoreError::Storage(format!("the write settings are unreadable: {e}")))?,
         rewrite_from_run: row.get("rewrite_from_run")?,
+        retired_prefixes: row
+            .get::<Option<String>>("retired_prefixes")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::Storage(format!("the retired prefixes are unreadable: {e}")))?
+            .unwrap_or_default(),
         full_read_failing: row
             .get::<Option<bool>>("full_read_failing")?
             .unwrap_or(false),
@@ -203,22 +209,49 @@ impl<S: Sql> Store<S> {
     }
 
     /// Records how values are written now; with `rewrite`, why every value
-    /// must be written again, from the next run on.
+    /// must be written again, from the next run on, and the prefixes whose
+    /// keys that run deletes (`retired`, kept until it completes).
     pub fn note_write_settings(
         &self,
         settings: &WriteSettings,
         rewrite: Option<&str>,
+        retired: &[String],
     ) -> Result<(), StoreError> {
         let text =
             serde_json::to_string(settings).map_err(|e| StoreError::Storage(e.to_string()))?;
+        let retired = (!retired.is_empty())
+            .then(|| serde_json::to_string(retired))
+            .transpose()
+            .map_err(|e| StoreError::Storage(e.to_string()))?;
         self.sql.execute(
             "UPDATE sync_state SET write_settings = ?1,
                full_read_reason = COALESCE(?2, full_read_reason),
                rewrite_from_run = CASE WHEN ?2 IS NULL THEN rewrite_from_run
-                 ELSE (SELECT COALESCE(MAX(id), 0) + 1 FROM runs) END
+                 ELSE (SELECT COALESCE(MAX(id), 0) + 1 FROM runs) END,
+               retired_prefixes = ?3
              WHERE id = 1",
-            params![text, rewrite],
+            params![text, rewrite, retired],
         )
+    }
+
+    /// The prefixes whose keys run `run_id` deletes once it has read the
+    /// whole source: those retired before it began, if it rewrites
+    /// every value under the new prefix.
+    pub fn retired_prefixes(&self, run_id: u64) -> Result<Vec<String>, StoreError> {
+        let rows = self.sql.query(
+            "SELECT retired_prefixes FROM sync_state WHERE id = 1 AND rewrite_from_run <= ?",
+            params![run_id],
+        )?;
+        let Some(text) = rows
+            .first()
+            .map(|r| r.get::<Option<String>>("retired_prefixes"))
+        else {
+            return Ok(Vec::new());
+        };
+        text?.map_or(Ok(Vec::new()), |t| {
+            serde_json::from_str(&t)
+                .map_err(|e| StoreError::Storage(format!("retired_prefixes: {e}")))
+        })
     }
 
     /// Moves the next scheduled run to `at`.

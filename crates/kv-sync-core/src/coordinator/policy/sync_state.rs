@@ -50,6 +50,9 @@ pub struct SyncState {
     /// Set after a deploy changed how values are written: the first run
     /// whose completed full read rewrites them all.
     pub rewrite_from_run: Option<u64>,
+    /// Prefixes the keys were written under before `key_prefix` changed:
+    /// the run that rewrites every value deletes the keys under them.
+    pub retired_prefixes: Vec<String>,
     /// The last full run failed: full reads are being retried.
     pub full_read_failing: bool,
     /// The last run of all was that failed full run.

@@ -26,6 +26,24 @@ impl WriteSettings {
         }
     }
 
+    /// The prefixes whose keys must go once every value is written under
+    /// these settings: those `retired` before, and `before`'s if the
+    /// prefix changed, but never the prefix written now, and none when the
+    /// values move to another namespace (the old one keeps what it has).
+    pub fn retired_prefixes(&self, before: &WriteSettings, retired: &[String]) -> Vec<String> {
+        if (&self.kv_binding, &self.kv_namespace_id)
+            != (&before.kv_binding, &before.kv_namespace_id)
+        {
+            return Vec::new();
+        }
+        let mut prefixes = retired.to_vec();
+        if before.key_prefix != self.key_prefix && !prefixes.contains(&before.key_prefix) {
+            prefixes.push(before.key_prefix.clone());
+        }
+        prefixes.retain(|p| *p != self.key_prefix);
+        prefixes
+    }
+
     /// Why values written under `before` must be written again under
     /// these settings, naming each setting that changed.
     pub fn rewrite_reason(&self, before: &WriteSettings) -> Option<String> {
@@ -84,5 +102,23 @@ mod tests {
         );
         let both = settings(0, "b:").rewrite_reason(&before).unwrap();
         assert!(both.contains("key_prefix (\"a:\" → \"b:\")"), "{both}");
+    }
+
+    #[test]
+    fn retired_prefixes_pile_up_until_the_rewrite_and_never_include_the_current_one() {
+        let a = settings(0, "a:");
+        let b = settings(0, "b:");
+        assert_eq!(b.retired_prefixes(&a, &[]), vec!["a:"]);
+        assert_eq!(
+            settings(0, "c:").retired_prefixes(&b, &["a:".into()]),
+            vec!["a:", "b:"]
+        );
+        assert_eq!(a.retired_prefixes(&b, &["a:".into()]), vec!["b:"]);
+        assert!(settings(60, "a:").retired_prefixes(&a, &[]).is_empty());
+        let moved = WriteSettings {
+            kv_binding: "OTHER_STORE".into(),
+            ..b.clone()
+        };
+        assert!(moved.retired_prefixes(&a, &["x:".into()]).is_empty());
     }
 }

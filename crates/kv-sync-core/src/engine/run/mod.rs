@@ -8,6 +8,7 @@
 mod batches;
 mod pages;
 mod reconcile;
+mod retire;
 
 use super::cursor::Cursor;
 use super::error::RunError;
@@ -84,6 +85,9 @@ pub struct RunSpec<'a> {
     pub query: &'a str,
     /// Written in front of every key in KV.
     pub key_prefix: &'a str,
+    /// Prefixes the keys were written under before `key_prefix` changed:
+    /// a full read that rewrites every value deletes the keys under them.
+    pub retired_prefixes: &'a [String],
     pub limits: &'a RunLimits,
 }
 

@@ -26,6 +26,9 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         progress: &mut RunProgress,
         deadline: Micros,
     ) -> Result<Option<Pause>, RunError> {
+        if let Some(pause) = self.retire_prefixes(progress, deadline).await? {
+            return Ok(Some(pause));
+        }
         if !progress.reconcile.as_ref().is_some_and(|r| r.cleared) {
             let mut next = progress.clone();
             let verdict = self.verdict(progress)?;
