@@ -99,12 +99,7 @@ fn read_run(row: &SqlRow) -> Result<RunRecord, StoreError> {
         error_class: row.get("error_class")?,
         degraded: row.get("degraded")?,
         late_warning: row.get("late_warning")?,
-        spend: row
-            .get::<Option<String>>("spend")?
-            .map(|text| serde_json::from_str(&text))
-            .transpose()
-            .map_err(|e| StoreError::Storage(format!("a run's spend is unreadable: {e}")))?
-            .unwrap_or_default(),
+        spend: row.get_json("spend")?.unwrap_or_default(),
     })
 }
 

@@ -84,6 +84,17 @@ impl SqlRow {
             .ok_or_else(|| StoreError::Storage(format!("the row has no column {column}")))?;
         T::from_sql(value).map_err(|e| StoreError::Storage(format!("column {column}: {e}")))
     }
+
+    /// A column holding JSON text (or NULL), read back into `T`.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        column: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get::<Option<String>>(column)?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::Storage(format!("column {column} is unreadable: {e}")))
+    }
 }
 
 /// A Rust value read from a SQL value.

@@ -5,7 +5,7 @@ use super::sql::{Sql, SqlRow};
 use super::Store;
 use crate::coordinator::policy::lease::RunLease;
 use crate::coordinator::policy::status::Totals;
-use crate::coordinator::policy::sync_state::{AlertFlags, SuspendedRead, SyncState};
+use crate::coordinator::policy::sync_state::{AlertFlags, SyncState};
 use crate::coordinator::policy::write_settings::WriteSettings;
 use crate::engine::cursor::Cursor;
 use crate::engine::error::StoreError;
@@ -60,32 +60,16 @@ fn read_follow_up(row: &SqlRow) -> Result<Option<RunMode>, StoreError> {
     }))
 }
 
-fn read_suspended(row: &SqlRow) -> Result<Option<SuspendedRead>, StoreError> {
-    let text: Option<String> = row.get("suspended_read")?;
-    text.map(|text| serde_json::from_str(&text))
-        .transpose()
-        .map_err(|e| StoreError::Storage(format!("the suspended read is unreadable: {e}")))
-}
-
 fn read_state(row: &SqlRow) -> Result<SyncState, StoreError> {
     Ok(SyncState {
         cursor: read_cursor(row)?,
         active_run: row.get("active_run_id")?,
         lease: read_lease(row)?,
         follow_up: read_follow_up(row)?,
-        suspended_read: read_suspended(row)?,
-        write_settings: row
-            .get::<Option<String>>("write_settings")?
-            .map(|text| serde_json::from_str(&text))
-            .transpose()
-            .map_err(|e| StoreError::Storage(format!("the write settings are unreadable: {e}")))?,
+        suspended_read: row.get_json("suspended_read")?,
+        write_settings: row.get_json("write_settings")?,
         rewrite_from_run: row.get("rewrite_from_run")?,
-        retired_prefixes: row
-            .get::<Option<String>>("retired_prefixes")?
-            .map(|text| serde_json::from_str(&text))
-            .transpose()
-            .map_err(|e| StoreError::Storage(format!("the retired prefixes are unreadable: {e}")))?
-            .unwrap_or_default(),
+        retired_prefixes: row.get_json("retired_prefixes")?.unwrap_or_default(),
         full_read_failing: row
             .get::<Option<bool>>("full_read_failing")?
             .unwrap_or(false),
@@ -242,15 +226,9 @@ impl<S: Sql> Store<S> {
             "SELECT retired_prefixes FROM sync_state WHERE id = 1 AND rewrite_from_run <= ?",
             params![run_id],
         )?;
-        let Some(text) = rows
-            .first()
-            .map(|r| r.get::<Option<String>>("retired_prefixes"))
-        else {
-            return Ok(Vec::new());
-        };
-        text?.map_or(Ok(Vec::new()), |t| {
-            serde_json::from_str(&t)
-                .map_err(|e| StoreError::Storage(format!("retired_prefixes: {e}")))
+        Ok(match rows.first() {
+            Some(row) => row.get_json("retired_prefixes")?.unwrap_or_default(),
+            None => Vec::new(),
         })
     }
 

@@ -88,6 +88,16 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         )))
     }
 
+    /// Keys a page of deletes visits, `ops_per_key` deletes each: a batch,
+    /// or a request's worth, within the requests left in this invocation.
+    pub(super) fn keys_per_page(&self, ops_per_key: usize) -> usize {
+        let page = self
+            .limits()
+            .batch_rows
+            .max(self.ports.sink.ops_per_request());
+        (self.ops_left(self.requests) / ops_per_key).clamp(1, page)
+    }
+
     /// Deletes and forgets the next page of orphans. `false` when KV
     /// acknowledged only part of it (the rest is for the next invocation).
     async fn delete_orphans(&mut self, progress: &mut RunProgress) -> Result<bool, RunError> {
@@ -95,11 +105,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             .reconcile
             .as_ref()
             .and_then(|r| r.after_key.clone());
-        let limit = self
-            .limits()
-            .batch_rows
-            .max(self.ports.sink.ops_per_request());
-        let limit = limit.min(self.ops_left(self.requests).max(1));
+        let limit = self.keys_per_page(1);
         let orphans = self
             .ports
             .store

@@ -41,11 +41,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             .reconcile
             .as_ref()
             .and_then(|r| r.retired_after.clone());
-        let limit = self
-            .limits()
-            .batch_rows
-            .max(self.ports.sink.ops_per_request());
-        let limit = (self.ops_left(self.requests) / prefixes.len()).clamp(1, limit);
+        let limit = self.keys_per_page(prefixes.len());
         let held = self.ports.store.held_keys(after.as_deref(), limit)?;
         let mut next = progress.clone();
         let reconcile = next.reconcile.get_or_insert_with(Default::default);
