@@ -127,10 +127,14 @@ async fn route(mut req: Request, env: &WorkerEnv) -> Result<Routed> {
             Err(refused) => return Ok(refused),
         },
     };
-    let (query, syncs) = match query_and_syncs(&url, env)? {
-        Ok(found) => found,
-        Err(refused) => return Ok(refused),
+    let syncs = match sync_names(|name| env.setting(name)) {
+        Ok(syncs) => syncs,
+        Err(e) => return Ok(Routed::json(error(500, &e.to_string())?)),
     };
+    let query: Vec<_> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
     if route == Route::Syncs {
         return Ok(Routed::json(list_syncs(env, &syncs).await?).marked(access));
     }
@@ -146,23 +150,6 @@ async fn route(mut req: Request, env: &WorkerEnv) -> Result<Routed> {
         _ => forward(env, sync, "/status", None).await?,
     };
     Ok(Routed::json(response).marked(access))
-}
-
-/// The request's query pairs and the configured syncs, or the `500` that
-/// says why the syncs cannot be read.
-#[allow(clippy::type_complexity)]
-fn query_and_syncs(
-    url: &worker::Url,
-    env: &WorkerEnv,
-) -> Result<std::result::Result<(Vec<(String, String)>, Vec<String>), Routed>> {
-    let query = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    Ok(match sync_names(|name| env.setting(name)) {
-        Ok(syncs) => Ok((query, syncs)),
-        Err(e) => Err(Routed::json(error(500, &e.to_string())?)),
-    })
 }
 
 /// `GET /syncs`: every sync at a glance, each coordinator asked in parallel.

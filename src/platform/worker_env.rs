@@ -64,4 +64,10 @@ impl KvNamespace for BoundNamespace {
     async fn get(&self, key: &str) -> Result<Option<String>, String> {
         self.0.get(key).text().await.map_err(|e| e.to_string())
     }
+
+    async fn metadata(&self, key: &str) -> Result<Option<String>, String> {
+        let read = self.0.get(key).text_with_metadata::<serde_json::Value>();
+        let (_, metadata) = read.await.map_err(|e| e.to_string())?;
+        Ok(metadata.map(|m| m.to_string()))
+    }
 }

@@ -287,6 +287,41 @@ test("a deploy that changes a sync's key_prefix moves every key to the new prefi
   }
 });
 
+test("a key handed to another sync in the same namespace and prefix keeps its value through every full run of both", async () => {
+  const state = tempDir();
+  const table = await sourceTable(emulator.url);
+  const source = rows("k", 10);
+  await table.insert(source);
+  const vars = { BIGQUERY_API_BASE: emulator.url, SYNC_QUERY: "SELECT 1" };
+  const one = [{ name: "a", query: table.query, key_prefix: "p:" }];
+  let worker = await startWorker({ vars: { ...vars, SYNCS: JSON.stringify(one) }, persistDir: state.dir });
+  try {
+    assert.equal((await worker.syncNow("?sync=a")).body.run.rows_written, 10);
+    await worker.dispose();
+    // The sync is split: k-009 moves to a new sync b, under the same prefix.
+    const split = [
+      { name: "a", query: `${table.query} WHERE key <> 'k-009'`, key_prefix: "p:" },
+      { name: "b", query: `${table.query} WHERE key = 'k-009'`, key_prefix: "p:" },
+    ];
+    worker = await startWorker({ vars: { ...vars, SYNCS: JSON.stringify(split) }, persistDir: state.dir });
+    const b = (await worker.syncNow("?sync=b")).body.run;
+    assert.equal(b.rows_written, 1, JSON.stringify(b));
+    for (const round of [1, 2]) {
+      const a = (await worker.syncNow(round === 1 ? "?sync=a" : "?sync=a&full=true")).body.run;
+      assert.equal(a.status, "completed", JSON.stringify(a));
+      assert.equal(a.full, true);
+      assert.equal(a.rows_orphaned, 0, `round ${round}: a deleted the key b wrote: ${JSON.stringify(a)}`);
+      const again = (await worker.syncNow("?sync=b&full=true")).body.run;
+      assert.equal(again.status, "completed", JSON.stringify(again));
+      assert.deepEqual(await worker.kv.get("p:k-009", "json"), valueOf(source[9]), `round ${round}`);
+      assert.equal((await allKeys(worker.kv)).length, 10, `round ${round}`);
+    }
+  } finally {
+    await worker.dispose();
+    state.remove();
+  }
+});
+
 test("a deploy that turns KV_EXPIRATION_TTL_SECONDS off rewrites every value without an expiration", async () => {
   const state = tempDir();
   const table = await sourceTable(emulator.url);

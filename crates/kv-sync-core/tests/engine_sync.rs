@@ -325,6 +325,7 @@ fn a_stale_lease_holder_cannot_checkpoint() {
             query: QUERY,
             key_prefix: "",
             retired_prefixes: &[],
+            shares_keys: false,
             limits: &limits,
         };
         let engine = Engine::new(ports, spec, stale.fence);

@@ -42,6 +42,9 @@ pub trait KvNamespace {
     /// The value KV holds for `key` now, if any (`GET /keys/KEY` compares
     /// it with what kv-sync wrote).
     async fn get(&self, key: &str) -> Result<Option<String>, String>;
+
+    /// The metadata (JSON text) of the value KV holds for `key`, if any.
+    async fn metadata(&self, key: &str) -> Result<Option<String>, String>;
 }
 
 /// The deployment as the object sees it: fixed for the object's lifetime

@@ -137,6 +137,15 @@ pub trait KvSink {
     fn bulk_requests(&self) -> u64 {
         0
     }
+
+    /// When kv-sync wrote the value KV holds for each of `keys` (its
+    /// metadata's `synced_at`), `None` for a key KV does not hold. A sync
+    /// sharing its keys with another asks before deleting one: a key written
+    /// after it last wrote it is another sync's now. A sink that cannot read
+    /// answers `None` for each.
+    async fn synced_at(&mut self, keys: &[String]) -> Vec<Result<Option<Micros>, SinkError>> {
+        vec![Ok(None); keys.len()]
+    }
 }
 
 /// What kv-sync last wrote for a key.
@@ -197,6 +206,8 @@ pub struct Orphan {
     /// `false` for a tombstone (kv-sync deleted it already): it is only
     /// forgotten, never deleted again.
     pub live: bool,
+    /// When kv-sync last wrote it.
+    pub written_at: Micros,
 }
 
 /// How many keys a full run would delete, out of how many kv-sync holds.

@@ -10,6 +10,7 @@ use super::binding_errors::classify;
 use crate::coordinator::ports::KvNamespace;
 use crate::engine::error::SinkError;
 use crate::engine::ports::{KvOp, KvSink};
+use crate::engine::time::{parse_rfc3339, Micros};
 
 /// Writes in flight at once. The local runtime is about 3× faster at 32
 /// than one at a time; production KV handles far more.
@@ -61,4 +62,22 @@ impl<N: KvNamespace> KvSink for BindingSink<N> {
         answers.sort_unstable_by_key(|(i, _)| *i);
         answers.into_iter().map(|(_, answer)| answer).collect()
     }
+
+    async fn synced_at(&mut self, keys: &[String]) -> Vec<Result<Option<Micros>, SinkError>> {
+        let kv = &self.kv;
+        stream::iter(keys)
+            .map(|key| async move {
+                let metadata = kv.metadata(key).await.map_err(|e| classify(&e))?;
+                Ok(metadata.as_deref().and_then(synced_at))
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await
+    }
+}
+
+/// `synced_at` of kv-sync's metadata; `None` for metadata it did not write.
+fn synced_at(metadata: &str) -> Option<Micros> {
+    let metadata: serde_json::Value = serde_json::from_str(metadata).ok()?;
+    parse_rfc3339(metadata.get("synced_at")?.as_str()?)
 }

@@ -8,6 +8,7 @@ use crate::coordinator::ports::KvNamespace;
 use crate::engine::error::SinkError;
 use crate::engine::kv_path::KvPath;
 use crate::engine::ports::{KvOp, KvSink};
+use crate::engine::time::Micros;
 use crate::runtime::Runtime;
 
 pub struct PathSink<'r, N, R> {
@@ -58,6 +59,11 @@ impl<N: KvNamespace, R: Runtime> KvSink for PathSink<'_, N, R> {
 
     fn bulk_requests(&self) -> u64 {
         self.bulk.as_ref().map_or(0, BulkSink::requests_sent)
+    }
+
+    /// Read through the binding, whichever path writes.
+    async fn synced_at(&mut self, keys: &[String]) -> Vec<Result<Option<Micros>, SinkError>> {
+        self.binding.synced_at(keys).await
     }
 
     /// A bulk request refused as a whole (a wrong id, a revoked token) is

@@ -10,7 +10,7 @@ use crate::engine::limits::RunLimits;
 use crate::engine::run::RunSpec;
 use crate::kv::bulk::BulkEndpoint;
 use crate::settings::push::PushSettings;
-use crate::settings::syncs::{read_sync, sync_names, SyncDefinition, DEFAULT_SYNC};
+use crate::settings::syncs::{key_sharers, read_sync, sync_names, SyncDefinition, DEFAULT_SYNC};
 use crate::settings::{ConfigError, SyncConfig};
 
 /// Everything a run of the sync needs from configuration.
@@ -21,6 +21,8 @@ pub struct RunSettings {
     pub bulk: Option<BulkEndpoint>,
     /// How many syncs share the bulk API token (each gets an even share).
     pub bulk_syncs: usize,
+    /// The other syncs writing under this one's prefix into its namespace.
+    pub key_sharers: Vec<String>,
     pub service_account: Option<ServiceAccountKey>,
     /// Where alerts are posted (Slack-compatible JSON), if anywhere.
     pub alert_url: Option<String>,
@@ -64,6 +66,7 @@ impl Settings {
             query: &self.sync().query,
             key_prefix: self.run().map_or("", |s| s.definition.key_prefix.as_str()),
             retired_prefixes: &[],
+            shares_keys: self.run().is_ok_and(|s| !s.key_sharers.is_empty()),
             limits,
         }
     }
@@ -129,6 +132,7 @@ fn parse(env: &impl Environment, name: &str) -> Result<RunSettings, RunError> {
         None => None,
     };
     Ok(RunSettings {
+        key_sharers: key_sharers(var, &definition),
         bigquery: BigQueryConfig::from_vars(var)?,
         bulk: bulk_endpoint(var, &definition)?,
         bulk_syncs,

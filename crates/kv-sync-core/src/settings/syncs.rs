@@ -82,6 +82,43 @@ pub fn sync_names(var: impl Fn(&str) -> Option<String>) -> Result<Vec<String>, C
     Ok(names)
 }
 
+/// The other syncs that write under the same prefix into the same
+/// namespace (the same binding, or the same namespace id): a key may pass
+/// between them, so each checks who wrote a key last before deleting it.
+/// Only the entries' own fields are read, so a mistake in another sync's
+/// settings does not change this one's.
+pub fn key_sharers(var: impl Fn(&str) -> Option<String>, sync: &SyncDefinition) -> Vec<String> {
+    let namespace_var = || var("KV_NAMESPACE_ID").filter(|v| !v.trim().is_empty());
+    let default = (
+        DEFAULT_SYNC.to_string(),
+        DEFAULT_BINDING.to_string(),
+        String::new(),
+        namespace_var(),
+    );
+    let entries = entries(&var).unwrap_or_default();
+    let named = entries.iter().filter_map(|entry| {
+        let own = |field| entry.get(field).and_then(Value::as_str).map(str::to_string);
+        let binding = own("kv_binding").unwrap_or_else(|| DEFAULT_BINDING.into());
+        let namespace = own("kv_namespace_id")
+            .or_else(|| (binding == DEFAULT_BINDING).then(namespace_var).flatten());
+        Some((
+            own("name")?,
+            binding,
+            own("key_prefix").unwrap_or_default(),
+            namespace,
+        ))
+    });
+    std::iter::once(default)
+        .chain(named)
+        .filter(|(name, binding, prefix, namespace)| {
+            let same_namespace = *binding == sync.kv_binding
+                || namespace.is_some() && *namespace == sync.kv_namespace_id;
+            *name != sync.name && same_namespace && *prefix == sync.key_prefix
+        })
+        .map(|(name, ..)| name)
+        .collect()
+}
+
 /// `SYNCS` as a JSON array (empty when unset).
 fn entries(var: &impl Fn(&str) -> Option<String>) -> Result<Vec<Value>, ConfigError> {
     let Some(text) = var("SYNCS").filter(|t| !t.trim().is_empty()) else {

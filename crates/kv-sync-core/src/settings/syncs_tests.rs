@@ -140,3 +140,32 @@ fn a_bad_setting_is_its_own_syncs_error_and_stops_no_other() {
     assert_eq!(e.var, "SYNCS[1] (bad).interval_seconds");
     assert_eq!(read_sync(var, "gone").unwrap(), None);
 }
+
+#[test]
+fn syncs_under_one_prefix_in_one_namespace_know_each_other() {
+    let syncs = r#"[
+        {"name": "a", "query": "SELECT 1", "key_prefix": "p:"},
+        {"name": "b", "query": "SELECT 1", "key_prefix": "p:"},
+        {"name": "c", "query": "SELECT 1", "key_prefix": "q:"},
+        {"name": "d", "query": "SELECT 1", "key_prefix": "p:", "kv_binding": "OTHER"},
+        {"name": "e", "query": "SELECT 1", "kv_binding": "OTHER", "kv_namespace_id": "ns1"}
+    ]"#;
+    let vars = [("SYNCS", syncs), ("KV_NAMESPACE_ID", "ns1")];
+    let var = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    let sharers = |name: &str| {
+        let sync = read_sync(var, name).unwrap().unwrap();
+        key_sharers(var, &sync)
+    };
+    assert_eq!(sharers("a"), vec!["b"]);
+    assert!(sharers("c").is_empty());
+    assert!(sharers("d").is_empty(), "another binding, no namespace id");
+    assert_eq!(
+        sharers("default"),
+        vec!["e"],
+        "the same namespace id, no prefix"
+    );
+}

@@ -94,7 +94,7 @@ impl<S: Sql> Store<S> {
         limit: usize,
     ) -> Result<Vec<Orphan>, StoreError> {
         let terms = Terms::new(
-            "SELECT key, hash <> ? AS live FROM key_hashes INDEXED BY key_hashes_absent
+            "SELECT key, hash <> ? AS live, written_at FROM key_hashes INDEXED BY key_hashes_absent
               WHERE absent_in >= ?",
             params![ContentHash::DELETED, from],
         )
@@ -110,7 +110,7 @@ impl<S: Sql> Store<S> {
         limit: usize,
     ) -> Result<Vec<Orphan>, StoreError> {
         let terms = Terms::new(
-            "SELECT key, hash <> ? AS live FROM key_hashes WHERE true",
+            "SELECT key, hash <> ? AS live, written_at FROM key_hashes WHERE true",
             params![ContentHash::DELETED],
         )
         .and_after(after);
@@ -131,6 +131,7 @@ impl<S: Sql> Store<S> {
                 Ok(Orphan {
                     key: row.get("key")?,
                     live: row.get("live")?,
+                    written_at: row.get("written_at")?,
                 })
             })
             .collect()

@@ -62,6 +62,23 @@ impl Deployment {
         }
     }
 
+    /// Sync `sync` of the same deployment (the same vars), beside this one:
+    /// its own coordinator, storage and source table, its clock set to this
+    /// one's, the same KV namespace.
+    pub fn beside(&self, sync: &str) -> Self {
+        let services = Services::sharing(self.services.kv.clone());
+        let storage = Rc::new(Sqlite::default());
+        let coordinator = start(&storage, &services, &self.vars, &self.secrets, self.now());
+        Deployment {
+            services,
+            storage,
+            vars: self.vars.clone(),
+            secrets: self.secrets.clone(),
+            sync: sync.into(),
+            coordinator,
+        }
+    }
+
     /// The object is evicted and started again over the same storage (its
     /// memory — cached token, read-ahead — is gone).
     pub fn restart(&mut self) {

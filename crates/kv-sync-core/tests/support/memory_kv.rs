@@ -77,4 +77,8 @@ impl KvNamespace for MemoryKv {
     async fn get(&self, key: &str) -> Result<Option<String>, String> {
         Ok(self.entries.borrow().get(key).map(|(v, _)| v.clone()))
     }
+
+    async fn metadata(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(self.entries.borrow().get(key).map(|(_, m)| m.to_string()))
+    }
 }

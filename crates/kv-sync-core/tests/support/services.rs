@@ -68,7 +68,15 @@ fn answer(status: u16, body: Value) -> HttpResponse {
 
 impl Services {
     pub fn new() -> Rc<Self> {
-        let services = Services::default();
+        Services::sharing(MemoryKv::default())
+    }
+
+    /// Services of their own (a source table of their own) over `kv`.
+    pub fn sharing(kv: MemoryKv) -> Rc<Self> {
+        let services = Services {
+            kv,
+            ..Services::default()
+        };
         services.alert_status.set(200);
         services.bulk_token_valid.set(true);
         Rc::new(services)

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::source_query::query_digest;
 use crate::settings::deployment::RunSettings;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,6 +14,11 @@ pub struct WriteSettings {
     pub key_prefix: String,
     pub kv_binding: String,
     pub kv_namespace_id: Option<String>,
+    /// The query's digest, while another sync writes under the same prefix
+    /// into the same namespace: a key the new query selects may hold that
+    /// sync's value, which this one's hashes cannot see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_query: Option<String>,
 }
 
 impl WriteSettings {
@@ -23,6 +29,8 @@ impl WriteSettings {
             key_prefix: definition.key_prefix.clone(),
             kv_binding: definition.kv_binding.clone(),
             kv_namespace_id: definition.kv_namespace_id.clone(),
+            shared_query: (!settings.key_sharers.is_empty())
+                .then(|| query_digest(&definition.config.query)),
         }
     }
 
@@ -69,6 +77,9 @@ impl WriteSettings {
         if self.kv_namespace_id != before.kv_namespace_id {
             changed.push("kv_namespace_id".to_string());
         }
+        if self.shared_query.is_some() && self.shared_query != before.shared_query {
+            changed.push("SYNC_QUERY (another sync writes under the same key_prefix)".to_string());
+        }
         (!changed.is_empty()).then(|| {
             format!(
                 "{} changed: every value is written again as the new settings say",
@@ -88,6 +99,7 @@ mod tests {
             key_prefix: prefix.into(),
             kv_binding: "IDENTITY_STORE".into(),
             kv_namespace_id: None,
+            shared_query: None,
         }
     }
 
@@ -120,5 +132,23 @@ mod tests {
             ..b.clone()
         };
         assert!(moved.retired_prefixes(&a, &["x:".into()]).is_empty());
+    }
+
+    #[test]
+    fn a_query_change_asks_for_a_rewrite_only_while_another_sync_shares_the_keys() {
+        let alone = settings(0, "p:");
+        let shared = |query: &str| WriteSettings {
+            shared_query: Some(query.into()),
+            ..alone.clone()
+        };
+        let reason = shared("q1").rewrite_reason(&alone).unwrap();
+        assert!(reason.starts_with("SYNC_QUERY (another sync"), "{reason}");
+        assert!(shared("q2").rewrite_reason(&shared("q1")).is_some());
+        assert_eq!(shared("q1").rewrite_reason(&shared("q1")), None);
+        assert_eq!(
+            alone.rewrite_reason(&shared("q1")),
+            None,
+            "no longer shared"
+        );
     }
 }

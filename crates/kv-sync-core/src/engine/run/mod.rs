@@ -6,6 +6,7 @@
 //! the coordinator decides when to wake it again.
 
 mod batches;
+mod handoff;
 mod pages;
 mod reconcile;
 mod retire;
@@ -88,6 +89,9 @@ pub struct RunSpec<'a> {
     /// Prefixes the keys were written under before `key_prefix` changed:
     /// a full read that rewrites every value deletes the keys under them.
     pub retired_prefixes: &'a [String],
+    /// Another sync writes under the same prefix into the same namespace:
+    /// a key this one no longer reads may be that sync's now.
+    pub shares_keys: bool,
     pub limits: &'a RunLimits,
 }
 

@@ -106,10 +106,11 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             .as_ref()
             .and_then(|r| r.after_key.clone());
         let limit = self.keys_per_page(1);
-        let orphans = self
-            .ports
-            .store
-            .orphans(progress.marks_from(), after.as_deref(), limit)?;
+        let mut orphans =
+            self.ports
+                .store
+                .orphans(progress.marks_from(), after.as_deref(), limit)?;
+        self.spare_handed_over(&mut orphans).await?;
         let mut next = progress.clone();
         let Some(last) = orphans.last() else {
             next.reconcile.get_or_insert_with(Default::default).done = true;
