@@ -98,6 +98,18 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
         (self.ops_left(self.requests) / ops_per_key).clamp(1, page)
     }
 
+    /// Orphans a page visits. A sync sharing its keys reads each through the
+    /// binding (one request) before deleting it, so it takes at most half
+    /// the requests left.
+    fn orphans_per_page(&self) -> usize {
+        let page = self.keys_per_page(1);
+        if !self.spec.shares_keys {
+            return page;
+        }
+        let left = self.limits().max_kv_requests.saturating_sub(self.requests) as usize;
+        (left / 2).clamp(1, page)
+    }
+
     /// Deletes and forgets the next page of orphans. `false` when KV
     /// acknowledged only part of it (the rest is for the next invocation).
     async fn delete_orphans(&mut self, progress: &mut RunProgress) -> Result<bool, RunError> {
@@ -105,7 +117,7 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             .reconcile
             .as_ref()
             .and_then(|r| r.after_key.clone());
-        let limit = self.keys_per_page(1);
+        let limit = self.orphans_per_page();
         let mut orphans =
             self.ports
                 .store

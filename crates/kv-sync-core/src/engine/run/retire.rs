@@ -65,7 +65,9 @@ impl<W: Warehouse, K: KvSink, S: StateStore, C: Clock> Engine<'_, W, K, S, C> {
             })
             .collect();
         self.requests += self.requests_for(ops.len());
+        let started = self.ports.clock.now();
         let results = self.ports.sink.apply(ops).await;
+        self.time_spent.kv += self.ports.clock.now() - started;
         let refused = self.note_bulk_refusal(&mut next);
         self.progressed = true;
         let failed = results
